@@ -1,0 +1,179 @@
+//! The one thin I/O layer: signed POSTs to the gateway, verified responses back.
+//!
+//! One `reqwest::Client` per `AlipayClient` (cloning shares it), so connections are reused.
+//! Errors separate what a caller must treat differently: our own bad input, the network (safe to
+//! retry reads), a response that did not verify (never trusted), and Alipay's verified refusals.
+
+use std::time::Duration;
+
+use crate::keys::PublicKey;
+use crate::request::{
+    ApiRequest, BillDownloadUrlQuery, Gateway, RefundQuery, RequestError, RequestSigner,
+    TradeClose, TradeQuery, TradeRefund,
+};
+use crate::response::{
+    self, AlipayError, BillDownloadUrl, RefundQueryResult, ResponseError, ResponseOutcome,
+    SubCode, TradeCloseResult, TradeQueryResult, TradeRefundResult, VerifiedResponse,
+};
+
+/// Everything needed to talk to one Alipay app.
+#[derive(Debug, Clone)]
+pub struct AlipayConfig {
+    pub signer: RequestSigner,
+    pub alipay_public_key: PublicKey,
+    pub gateway: Gateway,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Why a server API call did not produce a typed answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Our input was refused before anything was sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(#[from] RequestError),
+    /// The network, a timeout, or an HTTP error status from the gateway. The outcome is unknown.
+    #[error("alipay could not be reached: {0}")]
+    Unavailable(String),
+    /// A response that failed verification or extraction: never acted upon.
+    #[error("alipay's response could not be trusted: {0}")]
+    Untrusted(#[from] ResponseError),
+    /// A verified business refusal.
+    #[error(transparent)]
+    Alipay(#[from] AlipayError),
+}
+
+impl From<ResponseOutcome> for ClientError {
+    fn from(outcome: ResponseOutcome) -> Self {
+        match outcome {
+            ResponseOutcome::Business(error) => ClientError::Alipay(error),
+            ResponseOutcome::Untrusted(error) => ClientError::Untrusted(error),
+        }
+    }
+}
+
+impl ClientError {
+    /// Whether repeating the same call may succeed: the network, or Alipay's "result unknown".
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Unavailable(_) => true,
+            ClientError::Alipay(error) => error.is_unknown_outcome(),
+            ClientError::InvalidRequest(_) | ClientError::Untrusted(_) => false,
+        }
+    }
+}
+
+/// An async client for the server APIs.
+#[derive(Debug, Clone)]
+pub struct AlipayClient {
+    config: AlipayConfig,
+    http: reqwest::Client,
+}
+
+/// What `alipay.trade.query` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TradeLookup {
+    Found(Box<TradeQueryResult>, String),
+    /// `ACQ.TRADE_NOT_EXIST`: an answer, not a failure (page pay creates the trade only when the
+    /// buyer opens the cashier).
+    NotExist,
+}
+
+impl AlipayClient {
+    pub fn new(config: AlipayConfig) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Unavailable(format!("http client: {e}")))?;
+        Ok(AlipayClient { config, http })
+    }
+
+    pub fn config(&self) -> &AlipayConfig {
+        &self.config
+    }
+
+    /// Signs, posts and verifies any typed request; returns the verified response, whatever its
+    /// code.
+    pub async fn execute_verified<R: ApiRequest>(&self, request: &R) -> Result<VerifiedResponse, ClientError> {
+        let signed = self.config.signer.sign_request(request)?;
+        self.post(R::METHOD, signed.encoded()).await
+    }
+
+    /// Signs, posts, verifies and types a request; a non-`10000` code is [`ClientError::Alipay`].
+    pub async fn execute<R: ApiRequest>(&self, request: &R) -> Result<(R::Response, String), ClientError> {
+        let verified = self.execute_verified(request).await?;
+        let node = verified.node.clone();
+        Ok((verified.into_result::<R::Response>()?, node))
+    }
+
+    /// Any other method: `biz_content` as JSON; the verified response node comes back.
+    pub async fn call(&self, method: &str, biz_content: &serde_json::Value) -> Result<VerifiedResponse, ClientError> {
+        let signed = self.config.signer.sign_method(method, biz_content.to_string(), Vec::new())?;
+        self.post(method, signed.encoded()).await
+    }
+
+    async fn post(&self, method: &str, body: String) -> Result<VerifiedResponse, ClientError> {
+        let started = std::time::Instant::now();
+        let response = self
+            .http
+            .post(self.config.gateway.url())
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unavailable(describe(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ClientError::Unavailable(format!("gateway answered HTTP {status}")));
+        }
+        let raw = response.text().await.map_err(|e| ClientError::Unavailable(describe(&e)))?;
+        tracing::debug!(method, elapsed_ms = started.elapsed().as_millis() as u64, "alipay call answered");
+        Ok(response::verify_response(&raw, method, &self.config.alipay_public_key, self.config.signer.sign_type())?)
+    }
+
+    /// `alipay.trade.query`.
+    pub async fn query(&self, request: &TradeQuery) -> Result<TradeLookup, ClientError> {
+        match self.execute(request).await {
+            Ok((result, node)) => Ok(TradeLookup::Found(Box::new(result), node)),
+            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => Ok(TradeLookup::NotExist),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `alipay.trade.close`; `Ok(None)` when the trade never existed (nothing to close).
+    pub async fn close(&self, request: &TradeClose) -> Result<Option<TradeCloseResult>, ClientError> {
+        match self.execute(request).await {
+            Ok((result, _)) => Ok(Some(result)),
+            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `alipay.trade.refund`.
+    pub async fn refund(&self, request: &TradeRefund) -> Result<(TradeRefundResult, String), ClientError> {
+        self.execute(request).await
+    }
+
+    /// `alipay.trade.fastpay.refund.query`.
+    pub async fn refund_query(&self, request: &RefundQuery) -> Result<(RefundQueryResult, String), ClientError> {
+        self.execute(request).await
+    }
+
+    /// `alipay.data.dataservice.bill.downloadurl.query`.
+    pub async fn bill_download_url(&self, request: &BillDownloadUrlQuery) -> Result<BillDownloadUrl, ClientError> {
+        Ok(self.execute(request).await?.0)
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        format!("connection failed: {error}")
+    } else {
+        error.to_string()
+    }
+}

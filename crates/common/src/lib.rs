@@ -1,0 +1,21 @@
+//! What every payment service shares, so that the contracts of `DESIGN.md` are written once.
+//!
+//! - [`money`]: the amount types, re-exported from the `alipay` crate (never written twice).
+//! - [`config`]: typed environment variables whose errors name the variable; secrets that never print.
+//! - [`telemetry`]: JSON logs and the request id that travels HTTP → gRPC → AMQP.
+//! - [`shutdown`]: the one cancellation token per process, fired by SIGTERM or Ctrl-C.
+//! - [`events`]: the versioned payment event published by notify-receiver and consumed by order.
+//! - [`amqp`]: the RabbitMQ topology both sides declare, and confirmed publishing.
+//! - [`http`]: the `{"code","msg","data"}` envelope the original frontend expects.
+//! - [`auth`]: JWT claims, verification with a pinned algorithm, and token issuing.
+//! - [`metrics`]: Prometheus text exposition for `/metrics`.
+
+pub mod amqp;
+pub mod auth;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod metrics;
+pub mod money;
+pub mod shutdown;
+pub mod telemetry;
