@@ -12,8 +12,8 @@ use crate::request::{
     TradeClose, TradeQuery, TradeRefund,
 };
 use crate::response::{
-    self, AlipayError, BillDownloadUrl, RefundQueryResult, ResponseError, ResponseOutcome,
-    SubCode, TradeCloseResult, TradeQueryResult, TradeRefundResult, VerifiedResponse,
+    self, AlipayError, BillDownloadUrl, RefundQueryResult, ResponseError, ResponseOutcome, SubCode,
+    TradeCloseResult, TradeQueryResult, TradeRefundResult, VerifiedResponse,
 };
 
 /// Everything needed to talk to one Alipay app.
@@ -97,21 +97,34 @@ impl AlipayClient {
 
     /// Signs, posts and verifies any typed request; returns the verified response, whatever its
     /// code.
-    pub async fn execute_verified<R: ApiRequest>(&self, request: &R) -> Result<VerifiedResponse, ClientError> {
+    pub async fn execute_verified<R: ApiRequest>(
+        &self,
+        request: &R,
+    ) -> Result<VerifiedResponse, ClientError> {
         let signed = self.config.signer.sign_request(request)?;
         self.post(R::METHOD, signed.encoded()).await
     }
 
     /// Signs, posts, verifies and types a request; a non-`10000` code is [`ClientError::Alipay`].
-    pub async fn execute<R: ApiRequest>(&self, request: &R) -> Result<(R::Response, String), ClientError> {
+    pub async fn execute<R: ApiRequest>(
+        &self,
+        request: &R,
+    ) -> Result<(R::Response, String), ClientError> {
         let verified = self.execute_verified(request).await?;
         let node = verified.node.clone();
         Ok((verified.into_result::<R::Response>()?, node))
     }
 
     /// Any other method: `biz_content` as JSON; the verified response node comes back.
-    pub async fn call(&self, method: &str, biz_content: &serde_json::Value) -> Result<VerifiedResponse, ClientError> {
-        let signed = self.config.signer.sign_method(method, biz_content.to_string(), Vec::new())?;
+    pub async fn call(
+        &self,
+        method: &str,
+        biz_content: &serde_json::Value,
+    ) -> Result<VerifiedResponse, ClientError> {
+        let signed = self
+            .config
+            .signer
+            .sign_method(method, biz_content.to_string(), Vec::new())?;
         self.post(method, signed.encoded()).await
     }
 
@@ -120,31 +133,53 @@ impl AlipayClient {
         let response = self
             .http
             .post(self.config.gateway.url())
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=utf-8")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded;charset=utf-8",
+            )
             .body(body)
             .send()
             .await
             .map_err(|e| ClientError::Unavailable(describe(&e)))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(ClientError::Unavailable(format!("gateway answered HTTP {status}")));
+            return Err(ClientError::Unavailable(format!(
+                "gateway answered HTTP {status}"
+            )));
         }
-        let raw = response.text().await.map_err(|e| ClientError::Unavailable(describe(&e)))?;
-        tracing::debug!(method, elapsed_ms = started.elapsed().as_millis() as u64, "alipay call answered");
-        Ok(response::verify_response(&raw, method, &self.config.alipay_public_key, self.config.signer.sign_type())?)
+        let raw = response
+            .text()
+            .await
+            .map_err(|e| ClientError::Unavailable(describe(&e)))?;
+        tracing::debug!(
+            method,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "alipay call answered"
+        );
+        Ok(response::verify_response(
+            &raw,
+            method,
+            &self.config.alipay_public_key,
+            self.config.signer.sign_type(),
+        )?)
     }
 
     /// `alipay.trade.query`.
     pub async fn query(&self, request: &TradeQuery) -> Result<TradeLookup, ClientError> {
         match self.execute(request).await {
             Ok((result, node)) => Ok(TradeLookup::Found(Box::new(result), node)),
-            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => Ok(TradeLookup::NotExist),
+            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => {
+                Ok(TradeLookup::NotExist)
+            }
             Err(other) => Err(other),
         }
     }
 
     /// `alipay.trade.close`; `Ok(None)` when the trade never existed (nothing to close).
-    pub async fn close(&self, request: &TradeClose) -> Result<Option<TradeCloseResult>, ClientError> {
+    pub async fn close(
+        &self,
+        request: &TradeClose,
+    ) -> Result<Option<TradeCloseResult>, ClientError> {
         match self.execute(request).await {
             Ok((result, _)) => Ok(Some(result)),
             Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => Ok(None),
@@ -153,17 +188,26 @@ impl AlipayClient {
     }
 
     /// `alipay.trade.refund`.
-    pub async fn refund(&self, request: &TradeRefund) -> Result<(TradeRefundResult, String), ClientError> {
+    pub async fn refund(
+        &self,
+        request: &TradeRefund,
+    ) -> Result<(TradeRefundResult, String), ClientError> {
         self.execute(request).await
     }
 
     /// `alipay.trade.fastpay.refund.query`.
-    pub async fn refund_query(&self, request: &RefundQuery) -> Result<(RefundQueryResult, String), ClientError> {
+    pub async fn refund_query(
+        &self,
+        request: &RefundQuery,
+    ) -> Result<(RefundQueryResult, String), ClientError> {
         self.execute(request).await
     }
 
     /// `alipay.data.dataservice.bill.downloadurl.query`.
-    pub async fn bill_download_url(&self, request: &BillDownloadUrlQuery) -> Result<BillDownloadUrl, ClientError> {
+    pub async fn bill_download_url(
+        &self,
+        request: &BillDownloadUrlQuery,
+    ) -> Result<BillDownloadUrl, ClientError> {
         Ok(self.execute(request).await?.0)
     }
 }

@@ -42,7 +42,12 @@ impl RsaPrivate {
     fn from_key_pair(key_pair: RsaKeyPair, pkcs1_der: Arc<[u8]>) -> Result<Self, KeyError> {
         // aws-lc-rs hands out the public half as PKCS#1 RSAPublicKey DER.
         let public = RsaPublic::from_pkcs1_der(key_pair.public_key().as_ref())?;
-        Ok(RsaPrivate { key_pair: Arc::new(key_pair), pkcs1_der, public, legacy: Arc::default() })
+        Ok(RsaPrivate {
+            key_pair: Arc::new(key_pair),
+            pkcs1_der,
+            public,
+            legacy: Arc::default(),
+        })
     }
 
     pub(crate) fn generate() -> Result<Self, KeyError> {
@@ -76,7 +81,12 @@ impl RsaPrivate {
             SignType::Rsa2 => {
                 let mut signature = vec![0u8; self.key_pair.public_modulus_len()];
                 self.key_pair
-                    .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
+                    .sign(
+                        &signature::RSA_PKCS1_SHA256,
+                        &SystemRandom::new(),
+                        message,
+                        &mut signature,
+                    )
                     .map_err(|_| SignError)?;
                 Ok(signature)
             }
@@ -85,7 +95,8 @@ impl RsaPrivate {
                     rsa::PrivateKey::from_pkcs1_der(&self.pkcs1_der).map_err(|e| e.to_string())
                 });
                 let key = legacy.as_ref().map_err(|_| SignError)?;
-                key.pkcs1v15_sign::<sha1::Sha1>(message).map_err(|_| SignError)
+                key.pkcs1v15_sign::<sha1::Sha1>(message)
+                    .map_err(|_| SignError)
             }
         }
     }

@@ -47,7 +47,9 @@ fn read(input: &[u8]) -> Option<(Element<'_>, &[u8])> {
         }
         let (bytes, tail) = rest.split_at(count);
         rest = tail;
-        bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
     };
     if rest.len() < length {
         return None;
@@ -67,7 +69,10 @@ fn read_whole(input: &[u8]) -> Option<Element<'_>> {
 /// Bit length of a positive DER INTEGER's content.
 fn integer_bits(content: &[u8]) -> usize {
     let significant: &[u8] = {
-        let start = content.iter().position(|&b| b != 0).unwrap_or(content.len());
+        let start = content
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(content.len());
         &content[start..]
     };
     match significant.first() {
@@ -110,16 +115,21 @@ pub(crate) fn classify(der: &[u8]) -> Option<KeyShape> {
                 return None;
             };
             match classify(inner)? {
-                KeyShape::Pkcs1Public { modulus_bits, pkcs1 } => {
-                    Some(KeyShape::SpkiPublic { modulus_bits, pkcs1 })
-                }
+                KeyShape::Pkcs1Public {
+                    modulus_bits,
+                    pkcs1,
+                } => Some(KeyShape::SpkiPublic {
+                    modulus_bits,
+                    pkcs1,
+                }),
                 _ => None,
             }
         }
         // PrivateKeyInfo: INTEGER version, AlgorithmIdentifier, OCTET STRING, [attributes].
-        [version, algorithm, key, ..] if version.tag == TAG_INTEGER
-            && algorithm.tag == TAG_SEQUENCE
-            && key.tag == TAG_OCTET_STRING =>
+        [version, algorithm, key, ..]
+            if version.tag == TAG_INTEGER
+                && algorithm.tag == TAG_SEQUENCE
+                && key.tag == TAG_OCTET_STRING =>
         {
             if !is_rsa_algorithm(algorithm.content)? {
                 return Some(KeyShape::NotRsa { private: true });
@@ -132,12 +142,15 @@ pub(crate) fn classify(der: &[u8]) -> Option<KeyShape> {
             }
         }
         // RSAPrivateKey: version, n, e, d, p, q, dp, dq, qinv (9 INTEGERs, more for multi-prime).
-        [version, n, rest @ ..] if version.tag == TAG_INTEGER
-            && n.tag == TAG_INTEGER
-            && rest.len() >= 7
-            && rest.iter().take(7).all(|item| item.tag == TAG_INTEGER) =>
+        [version, n, rest @ ..]
+            if version.tag == TAG_INTEGER
+                && n.tag == TAG_INTEGER
+                && rest.len() >= 7
+                && rest.iter().take(7).all(|item| item.tag == TAG_INTEGER) =>
         {
-            Some(KeyShape::Pkcs1Private { modulus_bits: integer_bits(n.content) })
+            Some(KeyShape::Pkcs1Private {
+                modulus_bits: integer_bits(n.content),
+            })
         }
         _ => None,
     }
@@ -181,7 +194,10 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         out.push(length as u8);
     } else {
         let bytes = length.to_be_bytes();
-        let skip = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len() - 1);
+        let skip = bytes
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(bytes.len() - 1);
         out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }

@@ -63,7 +63,11 @@ pub fn decode(raw: &[u8]) -> Result<FormPairs, FormError> {
 
 fn decode_component(raw: &[u8], name: &str) -> Result<String, FormError> {
     let label = |decoded: &[u8]| {
-        if name.is_empty() { String::from_utf8_lossy(decoded).into_owned() } else { name.to_owned() }
+        if name.is_empty() {
+            String::from_utf8_lossy(decoded).into_owned()
+        } else {
+            name.to_owned()
+        }
     };
     let mut bytes = Vec::with_capacity(raw.len());
     let mut index = 0;
@@ -83,7 +87,9 @@ fn decode_component(raw: &[u8], name: &str) -> Result<String, FormError> {
         }
         index += 1;
     }
-    String::from_utf8(bytes).map_err(|error| FormError::NotUtf8 { name: label(error.as_bytes()) })
+    String::from_utf8(bytes).map_err(|error| FormError::NotUtf8 {
+        name: label(error.as_bytes()),
+    })
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
@@ -154,10 +160,19 @@ mod tests {
     #[test]
     fn refuses_broken_input() {
         assert_eq!(decode(b""), Err(FormError::Empty));
-        assert!(matches!(decode(b"a=%zz"), Err(FormError::BadPercentEncoding { .. })));
-        assert!(matches!(decode(b"a=%4"), Err(FormError::BadPercentEncoding { .. })));
+        assert!(matches!(
+            decode(b"a=%zz"),
+            Err(FormError::BadPercentEncoding { .. })
+        ));
+        assert!(matches!(
+            decode(b"a=%4"),
+            Err(FormError::BadPercentEncoding { .. })
+        ));
         assert!(matches!(decode(b"a=%ff"), Err(FormError::NotUtf8 { .. })));
-        assert!(matches!(decode(b"a=1&a=2"), Err(FormError::DuplicateName { .. })));
+        assert!(matches!(
+            decode(b"a=1&a=2"),
+            Err(FormError::DuplicateName { .. })
+        ));
         assert_eq!(decode(b"=1"), Err(FormError::EmptyName));
     }
 

@@ -55,7 +55,9 @@ pub enum KeyError {
     Corrupt,
     #[error("this is not an RSA key; Alipay's RSA2 and RSA sign types need an RSA key")]
     NotRsa,
-    #[error("this is a public key; a private key is needed here (the app private key that signs requests)")]
+    #[error(
+        "this is a public key; a private key is needed here (the app private key that signs requests)"
+    )]
     PublicWherePrivateNeeded,
     #[error(
         "this is a private key; a public key is needed here (Alipay's public key from the console, \
@@ -121,7 +123,10 @@ impl PrivateKey {
 
     /// Generates a new 2048-bit key pair (what Alipay's key tool does).
     pub fn generate() -> Result<Self, KeyError> {
-        Ok(PrivateKey { inner: RsaPrivate::generate()?, format: KeyFormat::Pkcs8 })
+        Ok(PrivateKey {
+            inner: RsaPrivate::generate()?,
+            format: KeyFormat::Pkcs8,
+        })
     }
 
     /// The format the key was loaded from.
@@ -131,7 +136,10 @@ impl PrivateKey {
 
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey { inner: self.inner.public().clone(), format: KeyFormat::Spki }
+        PublicKey {
+            inner: self.inner.public().clone(),
+            format: KeyFormat::Spki,
+        }
     }
 
     /// PKCS#1 `RSAPrivateKey` DER (the key tool's "non-Java" form).
@@ -187,10 +195,14 @@ impl PublicKey {
     /// Loads a public key from DER (SPKI or PKCS#1 `RSAPublicKey`).
     pub fn from_der(der: &[u8]) -> Result<Self, KeyError> {
         let (bits, format, pkcs1) = match der::classify(der).ok_or(KeyError::Corrupt)? {
-            KeyShape::SpkiPublic { modulus_bits, pkcs1 } => (modulus_bits, KeyFormat::Spki, pkcs1),
-            KeyShape::Pkcs1Public { modulus_bits, pkcs1 } => {
-                (modulus_bits, KeyFormat::Pkcs1Public, pkcs1)
-            }
+            KeyShape::SpkiPublic {
+                modulus_bits,
+                pkcs1,
+            } => (modulus_bits, KeyFormat::Spki, pkcs1),
+            KeyShape::Pkcs1Public {
+                modulus_bits,
+                pkcs1,
+            } => (modulus_bits, KeyFormat::Pkcs1Public, pkcs1),
             KeyShape::Pkcs1Private { .. } | KeyShape::Pkcs8Private { .. } => {
                 return Err(KeyError::PrivateWherePublicNeeded);
             }
@@ -199,7 +211,10 @@ impl PublicKey {
         if bits < MIN_KEY_BITS {
             return Err(KeyError::TooShort { bits });
         }
-        Ok(PublicKey { inner: RsaPublic::from_pkcs1_der(&pkcs1)?, format })
+        Ok(PublicKey {
+            inner: RsaPublic::from_pkcs1_der(&pkcs1)?,
+            format,
+        })
     }
 
     /// Loads Alipay's public key and checks it is not the merchant's own app public key, the most
@@ -294,13 +309,15 @@ fn decode_text(text: &str) -> Result<Vec<u8>, KeyError> {
     if compact.is_empty() {
         return Err(KeyError::Empty);
     }
-    if let Some(bad) = compact.chars().find(|c| !(c.is_ascii_alphanumeric() || "+/=".contains(*c)))
+    if let Some(bad) = compact
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "+/=".contains(*c)))
     {
         return Err(KeyError::NotBase64 {
             detail: format!("it contains {bad:?}, which is not a base64 character"),
         });
     }
-    if compact.len() % 4 != 0 {
+    if !compact.len().is_multiple_of(4) {
         return Err(KeyError::NotBase64 {
             detail: format!(
                 "its length ({} characters without whitespace) is not a multiple of 4, so a \
@@ -309,9 +326,11 @@ fn decode_text(text: &str) -> Result<Vec<u8>, KeyError> {
             ),
         });
     }
-    STANDARD.decode(compact.as_bytes()).map_err(|error| KeyError::NotBase64 {
-        detail: error.to_string(),
-    })
+    STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|error| KeyError::NotBase64 {
+            detail: error.to_string(),
+        })
 }
 
 /// PEM armour with 64-column lines.
@@ -334,12 +353,19 @@ mod tests {
     fn messages_name_the_mistake() {
         let key = PrivateKey::generate().unwrap();
         let public_pem = key.public_key().to_pem();
-        assert_eq!(PrivateKey::from_text(&public_pem).unwrap_err(), KeyError::PublicWherePrivateNeeded);
+        assert_eq!(
+            PrivateKey::from_text(&public_pem).unwrap_err(),
+            KeyError::PublicWherePrivateNeeded
+        );
         assert_eq!(
             PublicKey::from_text(&key.to_pkcs1_pem()).unwrap_err(),
             KeyError::PrivateWherePublicNeeded
         );
-        assert!(KeyError::PublicWherePrivateNeeded.to_string().contains("this is a public key"));
+        assert!(
+            KeyError::PublicWherePrivateNeeded
+                .to_string()
+                .contains("this is a public key")
+        );
         assert_eq!(PublicKey::from_text("  \n").unwrap_err(), KeyError::Empty);
     }
 
@@ -367,7 +393,11 @@ mod tests {
         ] {
             assert_eq!(PrivateKey::from_text(&text).unwrap().public_key(), public);
         }
-        for text in [public.to_pem(), public.to_base64(), STANDARD.encode(public.to_pkcs1_der())] {
+        for text in [
+            public.to_pem(),
+            public.to_base64(),
+            STANDARD.encode(public.to_pkcs1_der()),
+        ] {
             assert_eq!(PublicKey::from_text(&text).unwrap(), public);
         }
     }

@@ -31,6 +31,8 @@ pub use client::{AlipayClient, AlipayConfig, ClientError, TradeLookup};
 pub use keys::{KeyError, PrivateKey, PublicKey};
 pub use money::{Amount, Money, MoneyError};
 pub use notify::{NotificationKind, TradeNotification, TradeStatus, VerifyError};
-pub use request::{Gateway, OutTradeNo, RequestError, RequestSigner, SignedRequest, Subject, TimeExpire};
+pub use request::{
+    Gateway, OutTradeNo, RequestError, RequestSigner, SignedRequest, Subject, TimeExpire,
+};
 pub use response::{AlipayError, SubCode};
 pub use sign::SignType;

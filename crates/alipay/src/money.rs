@@ -18,7 +18,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum MoneyError {
     #[error("an amount is required, got an empty text")]
     Empty,
-    #[error("{0:?} is not an amount: use digits with an optional '.' and at most two decimals, e.g. \"88.88\"")]
+    #[error(
+        "{0:?} is not an amount: use digits with an optional '.' and at most two decimals, e.g. \"88.88\""
+    )]
     Malformed(String),
     #[error("{0:?} has more than two decimal places; amounts are in yuan with two decimals")]
     TooManyDecimals(String),
@@ -163,7 +165,9 @@ impl fmt::Debug for Money {
 impl Money {
     /// The exact sum of `amounts`; `None` if it passes the money bound.
     pub fn sum<I: IntoIterator<Item = Money>>(amounts: I) -> Option<Money> {
-        amounts.into_iter().try_fold(Money::ZERO, Money::checked_add)
+        amounts
+            .into_iter()
+            .try_fold(Money::ZERO, Money::checked_add)
     }
 }
 
@@ -272,23 +276,40 @@ mod tests {
     #[test]
     fn refuses_what_is_not_money() {
         assert_eq!("".parse::<Money>(), Err(MoneyError::Empty));
-        for bad in ["abc", "1e3", " 1", "1 ", "+1", ".5", "5.", "1,00", "NaN", "0x10", "1.2.3"] {
+        for bad in [
+            "abc", "1e3", " 1", "1 ", "+1", ".5", "5.", "1,00", "NaN", "0x10", "1.2.3",
+        ] {
             assert!(
                 matches!(bad.parse::<Money>(), Err(MoneyError::Malformed(_))),
                 "{bad}"
             );
         }
-        assert!(matches!("1.001".parse::<Money>(), Err(MoneyError::TooManyDecimals(_))));
-        assert!(matches!("-1.00".parse::<Money>(), Err(MoneyError::Negative(_))));
-        assert!(matches!("99999999999999999999999".parse::<Money>(), Err(MoneyError::TooLarge(_))));
+        assert!(matches!(
+            "1.001".parse::<Money>(),
+            Err(MoneyError::TooManyDecimals(_))
+        ));
+        assert!(matches!(
+            "-1.00".parse::<Money>(),
+            Err(MoneyError::Negative(_))
+        ));
+        assert!(matches!(
+            "99999999999999999999999".parse::<Money>(),
+            Err(MoneyError::TooLarge(_))
+        ));
     }
 
     #[test]
     fn alipay_range_is_one_fen_to_a_hundred_million() {
         assert!("0.01".parse::<Amount>().is_ok());
         assert!("100000000.00".parse::<Amount>().is_ok());
-        assert!(matches!("0.00".parse::<Amount>(), Err(MoneyError::OutOfAlipayRange(_))));
-        assert!(matches!("100000000.01".parse::<Amount>(), Err(MoneyError::OutOfAlipayRange(_))));
+        assert!(matches!(
+            "0.00".parse::<Amount>(),
+            Err(MoneyError::OutOfAlipayRange(_))
+        ));
+        assert!(matches!(
+            "100000000.01".parse::<Amount>(),
+            Err(MoneyError::OutOfAlipayRange(_))
+        ));
     }
 
     #[test]

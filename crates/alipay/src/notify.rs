@@ -28,9 +28,16 @@ pub enum VerifyError {
     MissingSign,
     #[error("\"sign\" is not strict base64 (was a '+' sent without percent-encoding?)")]
     SignNotBase64,
-    #[error("sign_type {received:?} differs from the configured {configured}; refusing to let the message choose the algorithm")]
-    SignTypeMismatch { configured: SignType, received: String },
-    #[error("the signature does not match (wrong Alipay public key, or tampered data); verified string: {string_to_verify:?}")]
+    #[error(
+        "sign_type {received:?} differs from the configured {configured}; refusing to let the message choose the algorithm"
+    )]
+    SignTypeMismatch {
+        configured: SignType,
+        received: String,
+    },
+    #[error(
+        "the signature does not match (wrong Alipay public key, or tampered data); verified string: {string_to_verify:?}"
+    )]
     Mismatch { string_to_verify: String },
 }
 
@@ -56,7 +63,10 @@ pub struct VerifiedParams {
 
 impl VerifiedParams {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn pairs(&self) -> &[(String, String)] {
@@ -75,7 +85,11 @@ impl VerifiedParams {
 }
 
 /// Verifies a raw notification body (or return query string) with Alipay's public key.
-pub fn verify(raw: &[u8], alipay_public_key: &PublicKey, sign_type: SignType) -> Result<VerifiedParams, VerifyError> {
+pub fn verify(
+    raw: &[u8],
+    alipay_public_key: &PublicKey,
+    sign_type: SignType,
+) -> Result<VerifiedParams, VerifyError> {
     let pairs = form::decode(raw)?;
     verify_pairs(pairs, alipay_public_key, sign_type)
 }
@@ -86,16 +100,35 @@ pub fn verify_pairs(
     alipay_public_key: &PublicKey,
     sign_type: SignType,
 ) -> Result<VerifiedParams, VerifyError> {
-    let lookup = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let signature = lookup("sign").filter(|s| !s.is_empty()).ok_or(VerifyError::MissingSign)?;
+    let lookup = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let signature = lookup("sign")
+        .filter(|s| !s.is_empty())
+        .ok_or(VerifyError::MissingSign)?;
     if let Some(received) = lookup("sign_type")
         && received != sign_type.as_str()
     {
-        return Err(VerifyError::SignTypeMismatch { configured: sign_type, received: received.to_owned() });
+        return Err(VerifyError::SignTypeMismatch {
+            configured: sign_type,
+            received: received.to_owned(),
+        });
     }
-    let string_to_verify = sign::notification_content(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    match sign::verify(alipay_public_key, sign_type, string_to_verify.as_bytes(), signature) {
-        Ok(()) => Ok(VerifiedParams { pairs, string_to_verify }),
+    let string_to_verify =
+        sign::notification_content(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    match sign::verify(
+        alipay_public_key,
+        sign_type,
+        string_to_verify.as_bytes(),
+        signature,
+    ) {
+        Ok(()) => Ok(VerifiedParams {
+            pairs,
+            string_to_verify,
+        }),
         Err(SignatureError::Missing) => Err(VerifyError::MissingSign),
         Err(SignatureError::NotBase64) => Err(VerifyError::SignNotBase64),
         Err(SignatureError::Mismatch) => Err(VerifyError::Mismatch { string_to_verify }),
@@ -150,7 +183,10 @@ impl FromStr for TradeStatus {
             "TRADE_CLOSED" => Ok(TradeStatus::TradeClosed),
             "TRADE_SUCCESS" => Ok(TradeStatus::TradeSuccess),
             "TRADE_FINISHED" => Ok(TradeStatus::TradeFinished),
-            other => Err(FieldError::Invalid { field: "trade_status", value: other.to_owned() }),
+            other => Err(FieldError::Invalid {
+                field: "trade_status",
+                value: other.to_owned(),
+            }),
         }
     }
 }
@@ -163,7 +199,10 @@ pub enum FieldError {
     #[error("the field {field:?} has an invalid value {value:?}")]
     Invalid { field: &'static str, value: String },
     #[error("the field {field:?} is not an amount: {error}")]
-    Amount { field: &'static str, error: MoneyError },
+    Amount {
+        field: &'static str,
+        error: MoneyError,
+    },
 }
 
 /// What a notification is about.
@@ -206,17 +245,34 @@ impl TradeNotification {
     /// Types verified parameters.
     pub fn from_verified(verified: &VerifiedParams) -> Result<Self, FieldError> {
         let required = |name: &'static str| {
-            verified.get(name).filter(|v| !v.is_empty()).map(str::to_owned).ok_or(FieldError::Missing(name))
+            verified
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or(FieldError::Missing(name))
         };
-        let optional = |name: &str| verified.get(name).filter(|v| !v.is_empty()).map(str::to_owned);
+        let optional = |name: &str| {
+            verified
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         let amount = |name: &'static str| -> Result<Option<Money>, FieldError> {
             optional(name)
-                .map(|v| v.parse::<Money>().map_err(|error| FieldError::Amount { field: name, error }))
+                .map(|v| {
+                    v.parse::<Money>()
+                        .map_err(|error| FieldError::Amount { field: name, error })
+                })
                 .transpose()
         };
         let when = |name: &'static str| -> Result<Option<DateTime<Utc>>, FieldError> {
             optional(name)
-                .map(|v| time::parse_beijing(&v).map_err(|_| FieldError::Invalid { field: name, value: v.clone() }))
+                .map(|v| {
+                    time::parse_beijing(&v).map_err(|_| FieldError::Invalid {
+                        field: name,
+                        value: v.clone(),
+                    })
+                })
                 .transpose()
         };
         Ok(TradeNotification {
@@ -271,7 +327,11 @@ pub struct PayReturn {
 impl PayReturn {
     pub fn from_verified(verified: &VerifiedParams) -> Result<Self, FieldError> {
         let required = |name: &'static str| {
-            verified.get(name).filter(|v| !v.is_empty()).map(str::to_owned).ok_or(FieldError::Missing(name))
+            verified
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or(FieldError::Missing(name))
         };
         let total = required("total_amount")?;
         Ok(PayReturn {
@@ -279,9 +339,10 @@ impl PayReturn {
             app_id: required("app_id")?,
             out_trade_no: required("out_trade_no")?,
             trade_no: required("trade_no")?,
-            total_amount: total
-                .parse()
-                .map_err(|error| FieldError::Amount { field: "total_amount", error })?,
+            total_amount: total.parse().map_err(|error| FieldError::Amount {
+                field: "total_amount",
+                error,
+            })?,
             seller_id: verified.get("seller_id").map(str::to_owned),
             timestamp: verified.get("timestamp").map(str::to_owned),
         })
@@ -330,15 +391,27 @@ mod tests {
         let body = signed_body(&key, FIELDS);
         let public = key.public_key();
         let tampered = body.replace("88.88", "0.01");
-        assert!(matches!(verify(tampered.as_bytes(), &public, SignType::Rsa2), Err(VerifyError::Mismatch { .. })));
+        assert!(matches!(
+            verify(tampered.as_bytes(), &public, SignType::Rsa2),
+            Err(VerifyError::Mismatch { .. })
+        ));
         let downgraded = body.replace("sign_type=RSA2", "sign_type=RSA");
         assert!(matches!(
             verify(downgraded.as_bytes(), &public, SignType::Rsa2),
             Err(VerifyError::SignTypeMismatch { .. })
         ));
-        assert_eq!(verify(b"a=1", &public, SignType::Rsa2), Err(VerifyError::MissingSign));
-        assert_eq!(verify(b"a=1&sign=***", &public, SignType::Rsa2), Err(VerifyError::SignNotBase64));
-        assert!(matches!(verify(b"", &public, SignType::Rsa2), Err(VerifyError::Form(FormError::Empty))));
+        assert_eq!(
+            verify(b"a=1", &public, SignType::Rsa2),
+            Err(VerifyError::MissingSign)
+        );
+        assert_eq!(
+            verify(b"a=1&sign=***", &public, SignType::Rsa2),
+            Err(VerifyError::SignNotBase64)
+        );
+        assert!(matches!(
+            verify(b"", &public, SignType::Rsa2),
+            Err(VerifyError::Form(FormError::Empty))
+        ));
     }
 
     #[test]
@@ -350,6 +423,9 @@ mod tests {
         fields.push(("gmt_refund", "2024-05-18 14:04:13.027"));
         let body = signed_body(&key, &fields);
         let verified = verify(body.as_bytes(), &key.public_key(), SignType::Rsa2).unwrap();
-        assert_eq!(TradeNotification::from_verified(&verified).unwrap().kind(), NotificationKind::Refunded);
+        assert_eq!(
+            TradeNotification::from_verified(&verified).unwrap().kind(),
+            NotificationKind::Refunded
+        );
     }
 }

@@ -48,7 +48,9 @@ impl Gateway {
 
 /// A gateway setting that is neither a known name nor an http(s) URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a gateway: use \"production\", \"sandbox\" or an http(s) URL ending in /gateway.do")]
+#[error(
+    "{0:?} is not a gateway: use \"production\", \"sandbox\" or an http(s) URL ending in /gateway.do"
+)]
 pub struct InvalidGateway(pub String);
 
 impl FromStr for Gateway {
@@ -183,7 +185,9 @@ impl TimeExpire {
 
     /// The deadline at an instant, truncated to whole seconds.
     pub fn at(instant: DateTime<Utc>) -> Self {
-        TimeExpire(instant - chrono::Duration::nanoseconds(i64::from(instant.timestamp_subsec_nanos())))
+        TimeExpire(
+            instant - chrono::Duration::nanoseconds(i64::from(instant.timestamp_subsec_nanos())),
+        )
     }
 
     pub fn instant(&self) -> DateTime<Utc> {
@@ -203,7 +207,11 @@ fn check_url(url: &str, field: &'static str) -> Result<(), RequestError> {
     let looks_like_url = (url.starts_with("http://") || url.starts_with("https://"))
         && url.len() <= 256
         && !url.contains(['?', ' ', '#']);
-    if looks_like_url { Ok(()) } else { Err(RequestError::Url(field)) }
+    if looks_like_url {
+        Ok(())
+    } else {
+        Err(RequestError::Url(field))
+    }
 }
 
 /// A request to one Alipay method.
@@ -245,7 +253,12 @@ impl fmt::Debug for RequestSigner {
 
 impl RequestSigner {
     pub fn new(app_id: impl Into<String>, key: PrivateKey, sign_type: SignType) -> Self {
-        RequestSigner { app_id: app_id.into(), key, sign_type, clock: Arc::new(SystemClock) }
+        RequestSigner {
+            app_id: app_id.into(),
+            key,
+            sign_type,
+            clock: Arc::new(SystemClock),
+        }
     }
 
     /// Replaces the clock (tests, vectors).
@@ -268,13 +281,21 @@ impl RequestSigner {
 
     /// Signs a complete parameter set as given (no parameter is added). `sign` is ignored if
     /// present; empty values are dropped, since they are neither signed nor sent.
-    pub fn sign_params(&self, params: BTreeMap<String, String>) -> Result<SignedRequest, SignError> {
+    pub fn sign_params(
+        &self,
+        params: BTreeMap<String, String>,
+    ) -> Result<SignedRequest, SignError> {
         let mut params = params;
         params.remove("sign");
         params.retain(|_, value| !value.is_empty());
-        let string_to_sign = sign::request_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let string_to_sign =
+            sign::request_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let sign = sign::sign(&self.key, self.sign_type, &string_to_sign)?;
-        Ok(SignedRequest { params, string_to_sign, sign })
+        Ok(SignedRequest {
+            params,
+            string_to_sign,
+            sign,
+        })
     }
 
     /// The common parameters of §2 for `method`, timestamped now.
@@ -285,7 +306,10 @@ impl RequestSigner {
             ("format".to_owned(), "JSON".to_owned()),
             ("charset".to_owned(), "utf-8".to_owned()),
             ("sign_type".to_owned(), self.sign_type.as_str().to_owned()),
-            ("timestamp".to_owned(), time::format_beijing(self.clock.now())),
+            (
+                "timestamp".to_owned(),
+                time::format_beijing(self.clock.now()),
+            ),
             ("version".to_owned(), "1.0".to_owned()),
         ])
     }
@@ -383,7 +407,9 @@ impl SignedRequest {
                 escape_html(value)
             ));
         }
-        html.push_str("<input type=\"submit\" value=\"立即支付\" style=\"display:none\">\n</form>\n");
+        html.push_str(
+            "<input type=\"submit\" value=\"立即支付\" style=\"display:none\">\n</form>\n",
+        );
         html.push_str("<script>document.forms[0].submit();</script>");
         html
     }
@@ -446,7 +472,11 @@ impl PagePay {
         Ok(top)
     }
 
-    fn content(&self, product_code: &'static str, quit_url: Option<&str>) -> Result<String, RequestError> {
+    fn content(
+        &self,
+        product_code: &'static str,
+        quit_url: Option<&str>,
+    ) -> Result<String, RequestError> {
         #[derive(Serialize)]
         struct Biz<'a> {
             out_trade_no: &'a OutTradeNo,
@@ -462,11 +492,21 @@ impl PagePay {
             #[serde(skip_serializing_if = "Option::is_none")]
             quit_url: Option<&'a str>,
         }
-        if self.body.as_ref().is_some_and(|body| body.chars().count() > 128) {
-            return Err(RequestError::TooLong { field: "body", max: 128 });
+        if self
+            .body
+            .as_ref()
+            .is_some_and(|body| body.chars().count() > 128)
+        {
+            return Err(RequestError::TooLong {
+                field: "body",
+                max: 128,
+            });
         }
         if self.passback_params.as_ref().is_some_and(|p| p.len() > 512) {
-            return Err(RequestError::TooLong { field: "passback_params", max: 512 });
+            return Err(RequestError::TooLong {
+                field: "passback_params",
+                max: 512,
+            });
         }
         self.checked_urls()?;
         to_json(&Biz {
@@ -530,11 +570,17 @@ pub struct TradeRef {
 
 impl TradeRef {
     pub fn out_trade_no(out_trade_no: OutTradeNo) -> Self {
-        TradeRef { out_trade_no: Some(out_trade_no), trade_no: None }
+        TradeRef {
+            out_trade_no: Some(out_trade_no),
+            trade_no: None,
+        }
     }
 
     pub fn trade_no(trade_no: impl Into<String>) -> Self {
-        TradeRef { out_trade_no: None, trade_no: Some(trade_no.into()) }
+        TradeRef {
+            out_trade_no: None,
+            trade_no: Some(trade_no.into()),
+        }
     }
 
     fn check(&self) -> Result<(), RequestError> {
@@ -543,7 +589,10 @@ impl TradeRef {
             return Err(RequestError::MissingTradeReference);
         }
         if self.trade_no.as_ref().is_some_and(|t| t.len() > 64) {
-            return Err(RequestError::TooLong { field: "trade_no", max: 64 });
+            return Err(RequestError::TooLong {
+                field: "trade_no",
+                max: 64,
+            });
         }
         Ok(())
     }
@@ -606,8 +655,15 @@ impl ApiRequest for TradeRefund {
             refund_reason: Option<&'a str>,
         }
         self.trade.check()?;
-        if self.refund_reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
-            return Err(RequestError::TooLong { field: "refund_reason", max: 256 });
+        if self
+            .refund_reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > 256)
+        {
+            return Err(RequestError::TooLong {
+                field: "refund_reason",
+                max: 256,
+            });
         }
         to_json(&Biz {
             trade: &self.trade,
@@ -637,7 +693,10 @@ impl ApiRequest for RefundQuery {
             out_request_no: &'a OutRequestNo,
         }
         self.trade.check()?;
-        to_json(&Biz { trade: &self.trade, out_request_no: &self.out_request_no })
+        to_json(&Biz {
+            trade: &self.trade,
+            out_request_no: &self.out_request_no,
+        })
     }
 }
 
@@ -658,12 +717,16 @@ impl ApiRequest for BillDownloadUrlQuery {
         let daily = chrono::NaiveDate::parse_from_str(&self.bill_date, "%Y-%m-%d").is_ok()
             && self.bill_date.len() == 10;
         let monthly = self.bill_date.len() == 7
-            && chrono::NaiveDate::parse_from_str(&format!("{}-01", self.bill_date), "%Y-%m-%d").is_ok();
+            && chrono::NaiveDate::parse_from_str(&format!("{}-01", self.bill_date), "%Y-%m-%d")
+                .is_ok();
         if !daily && !monthly {
             return Err(RequestError::BillDate(self.bill_date.clone()));
         }
         if self.bill_type.is_empty() || self.bill_type.len() > 20 {
-            return Err(RequestError::TooLong { field: "bill_type", max: 20 });
+            return Err(RequestError::TooLong {
+                field: "bill_type",
+                max: 20,
+            });
         }
         to_json(&serde_json::json!({"bill_type": self.bill_type, "bill_date": self.bill_date}))
     }
@@ -676,8 +739,12 @@ mod tests {
 
     fn signer() -> RequestSigner {
         let clock = FixedClock::at_beijing("2024-01-02 03:04:05").unwrap();
-        RequestSigner::new("2021000000000001", PrivateKey::generate().unwrap(), SignType::Rsa2)
-            .with_clock(Arc::new(clock))
+        RequestSigner::new(
+            "2021000000000001",
+            PrivateKey::generate().unwrap(),
+            SignType::Rsa2,
+        )
+        .with_clock(Arc::new(clock))
     }
 
     fn page_pay() -> PagePay {
@@ -700,7 +767,12 @@ mod tests {
         }
         assert!(Subject::parse(&"课".repeat(257)).is_err());
         assert!(TimeExpire::parse("2024-01-02 03:04").is_err());
-        assert_eq!(TimeExpire::parse("2024-01-02 03:04:05").unwrap().to_string(), "2024-01-02 03:04:05");
+        assert_eq!(
+            TimeExpire::parse("2024-01-02 03:04:05")
+                .unwrap()
+                .to_string(),
+            "2024-01-02 03:04:05"
+        );
         assert!("ftp://x".parse::<Gateway>().is_err());
     }
 
@@ -713,14 +785,21 @@ mod tests {
         assert_eq!(params["sign_type"], "RSA2");
         assert!(params["biz_content"].contains("\"total_amount\":\"88.88\""));
         assert!(params["biz_content"].contains("FAST_INSTANT_TRADE_PAY"));
-        assert!(signed.url(&Gateway::Sandbox).ends_with(&format!("&sign={}", form::quote_plus(signed.sign()))));
+        assert!(
+            signed
+                .url(&Gateway::Sandbox)
+                .ends_with(&format!("&sign={}", form::quote_plus(signed.sign())))
+        );
     }
 
     #[test]
     fn refuses_a_deadline_already_past() {
         let mut request = page_pay();
         request.time_expire = Some(TimeExpire::parse("2024-01-02 03:04:05").unwrap());
-        assert!(matches!(signer().page_pay(&request), Err(RequestError::TimeExpireInPast(_))));
+        assert!(matches!(
+            signer().page_pay(&request),
+            Err(RequestError::TimeExpireInPast(_))
+        ));
         request.time_expire = Some(TimeExpire::parse("2024-01-02 03:19:05").unwrap());
         assert!(signer().page_pay(&request).is_ok());
     }
@@ -729,7 +808,10 @@ mod tests {
     fn form_escapes_values() {
         let mut request = page_pay();
         request.body = Some("<b>\"x\"</b>".into());
-        let html = signer().page_pay(&request).unwrap().form_html(&Gateway::Production);
+        let html = signer()
+            .page_pay(&request)
+            .unwrap()
+            .form_html(&Gateway::Production);
         assert!(html.contains("&lt;b&gt;\\&quot;x\\&quot;&lt;/b&gt;"));
         assert!(!html.contains("<b>"));
     }

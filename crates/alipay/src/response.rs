@@ -26,10 +26,18 @@ pub enum ResponseError {
     DuplicateNode { node: String },
     #[error("the response node is not a complete JSON object")]
     UnterminatedNode,
-    #[error("the response carries no signature (code {code:?}, sub_code {sub_code:?}); it cannot be trusted")]
-    Unsigned { code: Option<String>, sub_code: Option<String> },
+    #[error(
+        "the response carries no signature (code {code:?}, sub_code {sub_code:?}); it cannot be trusted"
+    )]
+    Unsigned {
+        code: Option<String>,
+        sub_code: Option<String>,
+    },
     #[error("the response signature is invalid ({reason}); signed content was {content:?}")]
-    BadSignature { reason: SignatureError, content: String },
+    BadSignature {
+        reason: SignatureError,
+        content: String,
+    },
     #[error("the verified response node could not be parsed: {0}")]
     Parse(String),
 }
@@ -56,7 +64,9 @@ pub fn extract_node<'a>(raw: &'a str, method: &str) -> Result<ExtractedNode<'a>,
         let mut found = members.iter().filter(|(name, _)| *name == key);
         if let Some(&(name, content)) = found.next() {
             if found.next().is_some() {
-                return Err(ResponseError::DuplicateNode { node: key.to_owned() });
+                return Err(ResponseError::DuplicateNode {
+                    node: key.to_owned(),
+                });
             }
             return Ok(ExtractedNode { key: name, content });
         }
@@ -147,7 +157,10 @@ fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
         }
         _ => {
             let mut at = start;
-            while bytes.get(at).is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
+            while bytes
+                .get(at)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+            {
                 at += 1;
             }
             (at > start).then_some(at)
@@ -181,9 +194,12 @@ impl VerifiedResponse {
     /// `Ok` with the typed node when `code` is `10000`, the business error otherwise.
     pub fn into_result<T: DeserializeOwned>(self) -> Result<T, ResponseOutcome> {
         if self.status.code != "10000" {
-            return Err(ResponseOutcome::Business(AlipayError::from_status(self.status)));
+            return Err(ResponseOutcome::Business(AlipayError::from_status(
+                self.status,
+            )));
         }
-        serde_json::from_str(&self.node).map_err(|e| ResponseOutcome::Untrusted(ResponseError::Parse(e.to_string())))
+        serde_json::from_str(&self.node)
+            .map_err(|e| ResponseOutcome::Untrusted(ResponseError::Parse(e.to_string())))
     }
 }
 
@@ -204,23 +220,40 @@ pub fn verify_response(
     sign_type: SignType,
 ) -> Result<VerifiedResponse, ResponseError> {
     let node = extract_node(raw, method)?;
-    let status: Status = serde_json::from_str(node.content).map_err(|e| ResponseError::Parse(e.to_string()))?;
+    let status: Status =
+        serde_json::from_str(node.content).map_err(|e| ResponseError::Parse(e.to_string()))?;
     let signature = top_level_sign(raw)?;
     let Some(signature) = signature.filter(|s| !s.is_empty()) else {
-        return Err(ResponseError::Unsigned { code: Some(status.code), sub_code: status.sub_code });
+        return Err(ResponseError::Unsigned {
+            code: Some(status.code),
+            sub_code: status.sub_code,
+        });
     };
-    let first = sign::verify(alipay_public_key, sign_type, node.content.as_bytes(), &signature);
+    let first = sign::verify(
+        alipay_public_key,
+        sign_type,
+        node.content.as_bytes(),
+        &signature,
+    );
     let verified = match first {
         Ok(()) => Ok(()),
         // The official Java SDK retries once with `\/` unescaped: some gateways sign the
         // unescaped text and escape slashes afterwards.
         Err(SignatureError::Mismatch) if node.content.contains("\\/") => {
             let unescaped = node.content.replace("\\/", "/");
-            sign::verify(alipay_public_key, sign_type, unescaped.as_bytes(), &signature)
+            sign::verify(
+                alipay_public_key,
+                sign_type,
+                unescaped.as_bytes(),
+                &signature,
+            )
         }
         Err(other) => Err(other),
     };
-    verified.map_err(|reason| ResponseError::BadSignature { reason, content: node.content.to_owned() })?;
+    verified.map_err(|reason| ResponseError::BadSignature {
+        reason,
+        content: node.content.to_owned(),
+    })?;
     Ok(VerifiedResponse {
         node: node.content.to_owned(),
         is_error_response: node.key == "error_response",
@@ -232,9 +265,13 @@ pub fn verify_response(
 fn top_level_sign(raw: &str) -> Result<Option<String>, ResponseError> {
     let members = top_level_members(raw)?;
     let mut signs = members.iter().filter(|(key, _)| *key == "sign");
-    let Some((_, value)) = signs.next() else { return Ok(None) };
+    let Some((_, value)) = signs.next() else {
+        return Ok(None);
+    };
     if signs.next().is_some() {
-        return Err(ResponseError::DuplicateNode { node: "sign".into() });
+        return Err(ResponseError::DuplicateNode {
+            node: "sign".into(),
+        });
     }
     match serde_json::from_str::<Option<String>>(value) {
         Ok(sign) => Ok(sign),
@@ -257,6 +294,8 @@ pub enum SubCode {
     TradeStatusError,
     /// Refund larger than what is left.
     RefundAmountTooLarge,
+    /// A refund without `out_request_no` must be for the whole amount.
+    RefundAmountNotEqualTotal,
     /// Same `out_request_no` with different parameters.
     DiscordantRepeatRequest,
     /// The trade has finished and can no longer be refunded.
@@ -278,7 +317,8 @@ impl SubCode {
             "isv.invalid-app-id" => SubCode::InvalidAppId,
             "INVALID_PARAMETER" | "isv.invalid-parameter" => SubCode::InvalidParameter,
             "TRADE_STATUS_ERROR" | "REASON_TRADE_STATUS_INVALID" => SubCode::TradeStatusError,
-            "REASON_TRADE_REFUND_FEE_ERR" | "REFUND_AMT_NOT_EQUAL_TOTAL" => SubCode::RefundAmountTooLarge,
+            "REASON_TRADE_REFUND_FEE_ERR" => SubCode::RefundAmountTooLarge,
+            "REFUND_AMT_NOT_EQUAL_TOTAL" => SubCode::RefundAmountNotEqualTotal,
             "DISCORDANT_REPEAT_REQUEST" => SubCode::DiscordantRepeatRequest,
             "TRADE_HAS_FINISHED" => SubCode::TradeHasFinished,
             "isp.bill_not_exist" | "BILL_NOT_EXIST" => SubCode::BillNotExist,
@@ -397,23 +437,42 @@ mod tests {
     #[test]
     fn refuses_duplicate_or_missing_nodes() {
         let twice = r#"{"alipay_trade_query_response":{"code":"10000"},"alipay_trade_query_response":{"code":"10000"},"sign":"x"}"#;
-        assert!(matches!(extract_node(twice, "alipay.trade.query"), Err(ResponseError::DuplicateNode { .. })));
-        assert!(matches!(extract_node("{}", "alipay.trade.query"), Err(ResponseError::MissingNode { .. })));
+        assert!(matches!(
+            extract_node(twice, "alipay.trade.query"),
+            Err(ResponseError::DuplicateNode { .. })
+        ));
+        assert!(matches!(
+            extract_node("{}", "alipay.trade.query"),
+            Err(ResponseError::MissingNode { .. })
+        ));
         assert_eq!(extract_node("[]", "m"), Err(ResponseError::NotJson));
-        assert_eq!(extract_node(r#"{"m_response":{"a":"#, "m"), Err(ResponseError::UnterminatedNode));
+        assert_eq!(
+            extract_node(r#"{"m_response":{"a":"#, "m"),
+            Err(ResponseError::UnterminatedNode)
+        );
     }
 
     #[test]
     fn falls_back_to_error_response() {
-        let raw = r#"{"error_response":{"code":"40004","sub_code":"ACQ.TRADE_NOT_EXIST"},"sign":"x"}"#;
-        assert_eq!(extract_node(raw, "alipay.trade.query").unwrap().key, "error_response");
+        let raw =
+            r#"{"error_response":{"code":"40004","sub_code":"ACQ.TRADE_NOT_EXIST"},"sign":"x"}"#;
+        assert_eq!(
+            extract_node(raw, "alipay.trade.query").unwrap().key,
+            "error_response"
+        );
     }
 
     #[test]
     fn sub_codes_match_loosely() {
-        assert_eq!(SubCode::parse("ACQ.TRADE_NOT_EXIST"), SubCode::TradeNotExist);
+        assert_eq!(
+            SubCode::parse("ACQ.TRADE_NOT_EXIST"),
+            SubCode::TradeNotExist
+        );
         assert_eq!(SubCode::parse("TRADE_NOT_EXIST"), SubCode::TradeNotExist);
-        assert_eq!(SubCode::parse("isv.invalid-signature"), SubCode::InvalidSignature);
+        assert_eq!(
+            SubCode::parse("isv.invalid-signature"),
+            SubCode::InvalidSignature
+        );
         assert_eq!(SubCode::parse("ACQ.X"), SubCode::Other("ACQ.X".into()));
     }
 }

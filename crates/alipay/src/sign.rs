@@ -111,7 +111,9 @@ pub fn sign(key: &PrivateKey, sign_type: SignType, content: &str) -> Result<Stri
 pub enum SignatureError {
     #[error("the signature is empty")]
     Missing,
-    #[error("the signature is not strict base64 (a '+' sent without percent-encoding turns into a space)")]
+    #[error(
+        "the signature is not strict base64 (a '+' sent without percent-encoding turns into a space)"
+    )]
     NotBase64,
     #[error("the signature does not match the content (wrong key, or the content was changed)")]
     Mismatch,
@@ -143,14 +145,23 @@ mod tests {
 
     #[test]
     fn request_rule_keeps_sign_type_and_skips_empty() {
-        let params = [("b", "2"), ("sign", "x"), ("sign_type", "RSA2"), ("a", "1"), ("app_auth_token", "")];
+        let params = [
+            ("b", "2"),
+            ("sign", "x"),
+            ("sign_type", "RSA2"),
+            ("a", "1"),
+            ("app_auth_token", ""),
+        ];
         assert_eq!(request_content(params), "a=1&b=2&sign_type=RSA2");
         assert_eq!(notification_content(params), "a=1&b=2");
     }
 
     #[test]
     fn sorts_by_bytes_not_by_locale() {
-        assert_eq!(request_content([("b", "1"), ("B", "2"), ("a_b", "3"), ("ab", "4")]), "B=2&a_b=3&ab=4&b=1");
+        assert_eq!(
+            request_content([("b", "1"), ("B", "2"), ("a_b", "3"), ("ab", "4")]),
+            "B=2&a_b=3&ab=4&b=1"
+        );
     }
 
     #[test]
@@ -159,17 +170,35 @@ mod tests {
         for sign_type in [SignType::Rsa2, SignType::Rsa] {
             let signature = sign(&key, sign_type, "a=1&b=测试").unwrap();
             assert_eq!(signature.len(), 344);
-            verify(&key.public_key(), sign_type, "a=1&b=测试".as_bytes(), &signature).unwrap();
+            verify(
+                &key.public_key(),
+                sign_type,
+                "a=1&b=测试".as_bytes(),
+                &signature,
+            )
+            .unwrap();
             assert_eq!(
                 verify(&key.public_key(), sign_type, b"a=1&b=x", &signature),
                 Err(SignatureError::Mismatch)
             );
         }
         let rsa2 = sign(&key, SignType::Rsa2, "a=1").unwrap();
-        assert_eq!(verify(&key.public_key(), SignType::Rsa, b"a=1", &rsa2), Err(SignatureError::Mismatch));
         assert_eq!(
-            verify(&key.public_key(), SignType::Rsa2, b"a=1", &rsa2.replace('+', " ")),
-            if rsa2.contains('+') { Err(SignatureError::NotBase64) } else { Ok(()) }
+            verify(&key.public_key(), SignType::Rsa, b"a=1", &rsa2),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                &key.public_key(),
+                SignType::Rsa2,
+                b"a=1",
+                &rsa2.replace('+', " ")
+            ),
+            if rsa2.contains('+') {
+                Err(SignatureError::NotBase64)
+            } else {
+                Ok(())
+            }
         );
     }
 }

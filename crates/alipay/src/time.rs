@@ -48,13 +48,18 @@ pub fn parse_beijing(text: &str) -> Result<DateTime<Utc>, TimeError> {
     let naive = NaiveDateTime::parse_from_str(whole, FORMAT).map_err(|_| error())?;
     let millis = match fraction {
         None => 0,
-        Some(digits) if (1..=3).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) => {
+        Some(digits)
+            if (1..=3).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             let value: i64 = digits.parse().map_err(|_| error())?;
             value * 10_i64.pow(3 - digits.len() as u32)
         }
         Some(_) => return Err(error()),
     };
-    let local = beijing().from_local_datetime(&naive).single().ok_or_else(error)?;
+    let local = beijing()
+        .from_local_datetime(&naive)
+        .single()
+        .ok_or_else(error)?;
     Ok(local.with_timezone(&Utc) + Duration::milliseconds(millis))
 }
 
@@ -102,7 +107,10 @@ impl FixedClock {
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0.lock().map(|now| *now).unwrap_or_else(|poisoned| *poisoned.into_inner())
+        self.0
+            .lock()
+            .map(|now| *now)
+            .unwrap_or_else(|poisoned| *poisoned.into_inner())
     }
 }
 
@@ -121,8 +129,19 @@ mod tests {
         let at = parse_beijing("2024-05-18 14:04:13.027").unwrap();
         assert_eq!(at.timestamp_subsec_millis(), 27);
         assert_eq!(format_beijing(at), "2024-05-18 14:04:13");
-        assert_eq!(parse_beijing("2024-05-18 14:04:13.3").unwrap().timestamp_subsec_millis(), 300);
-        for bad in ["2024-05-18", "2024-05-18T14:04:13", "2024-05-18 14:04:13.", "2024-05-18 14:04:13.1234", ""] {
+        assert_eq!(
+            parse_beijing("2024-05-18 14:04:13.3")
+                .unwrap()
+                .timestamp_subsec_millis(),
+            300
+        );
+        for bad in [
+            "2024-05-18",
+            "2024-05-18T14:04:13",
+            "2024-05-18 14:04:13.",
+            "2024-05-18 14:04:13.1234",
+            "",
+        ] {
             assert!(parse_beijing(bad).is_err(), "{bad}");
         }
     }

@@ -2,6 +2,9 @@
 //! TEST-ONLY keys): strings-to-sign and signatures byte for byte, URLs parameter for parameter,
 //! and every accept/reject verdict.
 
+// Helpers outside #[test] functions fail loudly on bad fixtures by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,11 +37,16 @@ fn read_key(relative: &str) -> String {
 }
 
 fn text<'a>(case: &'a Value, field: &str) -> &'a str {
-    case[field].as_str().unwrap_or_else(|| panic!("{}: {field} is not a string", case["name"]))
+    case[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: {field} is not a string", case["name"]))
 }
 
 fn spki_sha256(key: &PublicKey) -> String {
-    Sha256::digest(key.to_spki_der()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(key.to_spki_der())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -49,7 +57,14 @@ fn the_copy_matches_the_shared_vectors_when_present() {
     if !shared.exists() {
         return;
     }
-    for file in ["key_cases.json", "page_pay.json", "notify.json", "return.json", "response.json", "keys/keys.json"] {
+    for file in [
+        "key_cases.json",
+        "page_pay.json",
+        "notify.json",
+        "return.json",
+        "response.json",
+        "keys/keys.json",
+    ] {
         assert_eq!(
             std::fs::read(shared.join(file)).unwrap(),
             std::fs::read(vectors_dir().join(file)).unwrap(),
@@ -69,7 +84,12 @@ fn key_files_load_as_the_key_keys_json_names() {
             "private" => PrivateKey::from_text(&text).unwrap().public_key(),
             _ => PublicKey::from_text(&text).unwrap(),
         };
-        assert_eq!(spki_sha256(&public), file["spki_sha256"], "{}", file["file"]);
+        assert_eq!(
+            spki_sha256(&public),
+            file["spki_sha256"],
+            "{}",
+            file["file"]
+        );
     }
 }
 
@@ -77,7 +97,12 @@ fn key_files_load_as_the_key_keys_json_names() {
 fn key_cases_are_accepted_or_rejected_as_listed() {
     let keys: Value = serde_json::from_str(&read_key("keys/keys.json")).unwrap();
     let fingerprint_of = |file: &str| {
-        keys["files"].as_array().unwrap().iter().find(|f| format!("keys/{}", f["file"].as_str().unwrap()) == file).unwrap()["spki_sha256"]
+        keys["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| format!("keys/{}", f["file"].as_str().unwrap()) == file)
+            .unwrap()["spki_sha256"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -90,7 +115,11 @@ fn key_cases_are_accepted_or_rejected_as_listed() {
             _ => PublicKey::from_text(input),
         };
         match (text(&case, "expect"), loaded) {
-            ("accept", Ok(key)) => assert_eq!(spki_sha256(&key), fingerprint_of(text(&case, "same_as")), "{name}"),
+            ("accept", Ok(key)) => assert_eq!(
+                spki_sha256(&key),
+                fingerprint_of(text(&case, "same_as")),
+                "{name}"
+            ),
             ("reject", Err(error)) => {
                 let expected_kind = match name {
                     "public_pem_where_private_wanted" | "public_b64_where_private_wanted" => {
@@ -99,7 +128,9 @@ fn key_cases_are_accepted_or_rejected_as_listed() {
                     "private_pem_where_public_wanted" | "private_b64_where_public_wanted" => {
                         Some(KeyError::PrivateWherePublicNeeded)
                     }
-                    "rsa_1024_private" | "rsa_1024_public" => Some(KeyError::TooShort { bits: 1024 }),
+                    "rsa_1024_private" | "rsa_1024_public" => {
+                        Some(KeyError::TooShort { bits: 1024 })
+                    }
                     "empty_string" => Some(KeyError::Empty),
                     _ => None,
                 };
@@ -108,9 +139,14 @@ fn key_cases_are_accepted_or_rejected_as_listed() {
                 }
                 match name {
                     "not_base64" | "not_base64_public" | "tutorial_corrupted_public_key" => {
-                        assert!(matches!(error, KeyError::NotBase64 { .. }), "{name}: {error}")
+                        assert!(
+                            matches!(error, KeyError::NotBase64 { .. }),
+                            "{name}: {error}"
+                        )
                     }
-                    "truncated_der" | "truncated_pem" => assert_eq!(error, KeyError::Corrupt, "{name}"),
+                    "truncated_der" | "truncated_pem" => {
+                        assert_eq!(error, KeyError::Corrupt, "{name}")
+                    }
                     _ => {}
                 }
             }
@@ -135,13 +171,18 @@ fn page_pay_requests_sign_and_encode_byte_for_byte() {
         let signer = RequestSigner::new(text(&params_value(&case), "app_id"), key, sign_type)
             .with_clock(Arc::new(clock));
         let signed = signer.sign_params(params).unwrap();
-        assert_eq!(signed.string_to_sign(), text(&case, "string_to_sign"), "{name}");
+        assert_eq!(
+            signed.string_to_sign(),
+            text(&case, "string_to_sign"),
+            "{name}"
+        );
         assert_eq!(signed.sign(), text(&case, "sign"), "{name}");
         let gateway = Gateway::Custom(text(&case["input"], "gateway").to_owned());
         assert_eq!(signed.url(&gateway), text(&case, "url"), "{name}");
 
         // And the URL verifies under the request rule with the app public key, as Alipay does.
-        let app_public = PublicKey::from_text(&read_key(text(&case, "app_public_key_file"))).unwrap();
+        let app_public =
+            PublicKey::from_text(&read_key(text(&case, "app_public_key_file"))).unwrap();
         assert_request_url_verifies(&signed.url(&gateway), &app_public, sign_type);
     }
 }
@@ -167,7 +208,8 @@ fn our_own_page_pay_urls_verify_under_the_request_rule() {
     let app_public = PublicKey::from_text(&read_key("keys/app_public.pem")).unwrap();
     let clock = FixedClock::at_beijing("2024-05-16 14:00:13").unwrap();
     for sign_type in [SignType::Rsa2, SignType::Rsa] {
-        let signer = RequestSigner::new("2021971696296258", key.clone(), sign_type).with_clock(Arc::new(clock.clone()));
+        let signer = RequestSigner::new("2021971696296258", key.clone(), sign_type)
+            .with_clock(Arc::new(clock.clone()));
         let mut request = PagePay::new(
             OutTradeNo::parse("ORD_1").unwrap(),
             "0.01".parse().unwrap(),
@@ -191,7 +233,11 @@ fn notifications_verify_or_fail_as_listed() {
         match text(&case, "expect") {
             "valid" => {
                 let verified = outcome.unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(verified.string_to_verify(), text(&case, "string_to_verify"), "{name}");
+                assert_eq!(
+                    verified.string_to_verify(),
+                    text(&case, "string_to_verify"),
+                    "{name}"
+                );
                 let expected: Vec<(String, String)> = case["params"]
                     .as_object()
                     .unwrap()
@@ -203,8 +249,13 @@ fn notifications_verify_or_fail_as_listed() {
                 got.sort();
                 want.sort();
                 assert_eq!(got, want, "{name}");
-                let typed = TradeNotification::from_verified(&verified).unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(typed.params.len(), verified.pairs().len(), "{name}: every field kept");
+                let typed = TradeNotification::from_verified(&verified)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(
+                    typed.params.len(),
+                    verified.pairs().len(),
+                    "{name}: every field kept"
+                );
             }
             _ => assert!(outcome.is_err(), "{name} should be rejected"),
         }
@@ -221,7 +272,11 @@ fn returns_verify_or_fail_as_listed() {
         match text(&case, "expect") {
             "valid" => {
                 let verified = outcome.unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(verified.string_to_verify(), text(&case, "string_to_verify"), "{name}");
+                assert_eq!(
+                    verified.string_to_verify(),
+                    text(&case, "string_to_verify"),
+                    "{name}"
+                );
                 let typed = PayReturn::from_verified(&verified).unwrap();
                 assert_eq!(typed.method, "alipay.trade.page.pay.return");
             }
@@ -246,11 +301,16 @@ fn responses_verify_or_fail_as_listed() {
                 // The node is kept exactly as received; for the `\/` retry the vector gives the
                 // unescaped text that the signature covers.
                 assert!(
-                    verified.node == signed_content || verified.node.replace("\\/", "/") == signed_content,
+                    verified.node == signed_content
+                        || verified.node.replace("\\/", "/") == signed_content,
                     "{name}"
                 );
                 assert_eq!(verified.status.code, text(&case, "code"), "{name}");
-                assert_eq!(verified.status.sub_code.as_deref(), case["sub_code"].as_str(), "{name}");
+                assert_eq!(
+                    verified.status.sub_code.as_deref(),
+                    case["sub_code"].as_str(),
+                    "{name}"
+                );
             }
             _ => assert!(outcome.is_err(), "{name} should be rejected"),
         }

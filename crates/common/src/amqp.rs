@@ -20,7 +20,7 @@ use lapin::options::{
     BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 
 use crate::events::{CONTENT_TYPE_JSON, DEATH_REASON_HEADER, PaymentEventV1, REQUEST_ID_HEADER};
@@ -68,7 +68,8 @@ pub struct TopologyError {
 
 impl Topology {
     /// The default names with `prefix` prepended to each exchange and queue name (not to the
-    /// binding keys, which match routing keys). Tests use `t-<uuid>.` to stay isolated.
+    /// binding keys, which match routing keys). Tests use `t-<uuid>.` to stay isolated. Names are
+    /// AMQP short strings: keep each under 255 bytes, or lapin panics when declaring.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             exchange: format!("{prefix}payments"),
@@ -152,7 +153,10 @@ fn quorum_arguments() -> FieldTable {
     let mut arguments = FieldTable::default();
     // Quorum queues are replicated (Raft) and support `x-delivery-limit`; a payment event must
     // survive the loss of a broker node.
-    arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     arguments
 }
 
@@ -168,7 +172,12 @@ async fn declare_exchange(channel: &Channel, name: &str) -> Result<(), TopologyE
     };
     channel
         // Topic, so consumers bind by pattern (`order.*`) and new event kinds need no new exchange.
-        .exchange_declare(name.into(), ExchangeKind::Topic, options, FieldTable::default())
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Topic,
+            options,
+            FieldTable::default(),
+        )
         .await
         .map_err(|source| TopologyError {
             action: "declaring exchange",
@@ -202,7 +211,12 @@ async fn declare_queue(
         })
 }
 
-async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> Result<(), TopologyError> {
+async fn bind(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    key: &str,
+) -> Result<(), TopologyError> {
     channel
         .queue_bind(
             queue.into(),
@@ -318,12 +332,23 @@ async fn publish_confirmed(
         exchange: exchange.to_owned(),
         source,
     };
+    // Checked before sending: a message published without confirms may or may not have reached
+    // the broker, and the caller could not tell which.
+    if !channel.status().confirm() {
+        return Err(PublishError::ConfirmsNotEnabled);
+    }
     let options = BasicPublishOptions {
         mandatory: true,
         immediate: false,
     };
     let confirmation = channel
-        .basic_publish(exchange.into(), routing_key.into(), options, body, properties)
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            options,
+            body,
+            properties,
+        )
         .await
         .map_err(broker)?
         .await
@@ -346,18 +371,12 @@ async fn publish_confirmed(
 pub fn header_text(properties: &BasicProperties, name: &str) -> Option<String> {
     let headers = properties.headers().as_ref()?;
     match headers.inner().get(name)? {
-        AMQPValue::LongString(value) => Some(long_string_text(value)),
-        AMQPValue::ShortString(value) => Some(short_string_text(value)),
+        AMQPValue::LongString(value) => {
+            Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+        }
+        AMQPValue::ShortString(value) => Some(value.as_str().to_owned()),
         _ => None,
     }
-}
-
-fn long_string_text(value: &LongString) -> String {
-    String::from_utf8_lossy(value.as_bytes()).into_owned()
-}
-
-fn short_string_text(value: &ShortString) -> String {
-    value.as_str().to_owned()
 }
 
 #[cfg(test)]
@@ -399,7 +418,10 @@ mod tests {
             arguments.get("x-dead-letter-exchange"),
             Some(&AMQPValue::LongString("p.payments.dlx".into()))
         );
-        assert_eq!(arguments.get("x-delivery-limit"), Some(&AMQPValue::LongInt(10)));
+        assert_eq!(
+            arguments.get("x-delivery-limit"),
+            Some(&AMQPValue::LongInt(10))
+        );
         assert!(!arguments.contains_key("x-dead-letter-strategy"));
     }
 

@@ -282,7 +282,12 @@ impl JwtIssuer {
     }
 
     /// Signs a token for `user_id`, admin or not, valid for `ttl` from now.
-    pub fn issue_for(&self, user_id: &str, admin: bool, ttl: Duration) -> Result<String, JwtSetupError> {
+    pub fn issue_for(
+        &self,
+        user_id: &str,
+        admin: bool,
+        ttl: Duration,
+    ) -> Result<String, JwtSetupError> {
         let role = admin.then(|| ADMIN_ROLE.to_owned());
         self.issue(&Claims::new(user_id, role, ttl))
     }
@@ -330,32 +335,51 @@ mod tests {
         let issuer = JwtIssuer::hs256(SECRET).unwrap();
         let verifier = JwtVerifier::hs256(SECRET).unwrap();
 
-        let token = issuer.issue_for("42", false, Duration::from_secs(3600)).unwrap();
+        let token = issuer
+            .issue_for("42", false, Duration::from_secs(3600))
+            .unwrap();
         let claims = verifier.verify(&token).unwrap();
         assert_eq!(claims.sub, "42");
         assert!(!claims.is_admin());
         assert!(claims.exp >= now() + 3590 && claims.iat <= now());
 
-        let admin = issuer.issue_for("1", true, Duration::from_secs(60)).unwrap();
+        let admin = issuer
+            .issue_for("1", true, Duration::from_secs(60))
+            .unwrap();
         assert!(verifier.verify(&admin).unwrap().is_admin());
     }
 
     #[test]
     fn expired_tokens_are_refused() {
         let verifier = JwtVerifier::hs256(SECRET).unwrap();
-        let token = hs256(&json!({"sub": "42", "iat": now() - 120, "exp": now() - 60}), SECRET);
+        let token = hs256(
+            &json!({"sub": "42", "iat": now() - 120, "exp": now() - 60}),
+            SECRET,
+        );
         assert_eq!(verifier.verify(&token), Err(AuthError::Expired));
     }
 
     #[test]
     fn leeway_is_bounded_and_applied() {
-        let token = hs256(&json!({"sub": "42", "iat": now() - 20, "exp": now() - 10}), SECRET);
-        let strict = JwtVerifier::hs256(SECRET).unwrap().with_leeway(Duration::ZERO).unwrap();
+        let token = hs256(
+            &json!({"sub": "42", "iat": now() - 20, "exp": now() - 10}),
+            SECRET,
+        );
+        let strict = JwtVerifier::hs256(SECRET)
+            .unwrap()
+            .with_leeway(Duration::ZERO)
+            .unwrap();
         assert_eq!(strict.verify(&token), Err(AuthError::Expired));
-        let lenient = JwtVerifier::hs256(SECRET).unwrap().with_leeway(MAX_LEEWAY).unwrap();
+        let lenient = JwtVerifier::hs256(SECRET)
+            .unwrap()
+            .with_leeway(MAX_LEEWAY)
+            .unwrap();
         assert_eq!(lenient.verify(&token).unwrap().sub, "42");
         assert_eq!(
-            JwtVerifier::hs256(SECRET).unwrap().with_leeway(Duration::from_secs(31)).unwrap_err(),
+            JwtVerifier::hs256(SECRET)
+                .unwrap()
+                .with_leeway(Duration::from_secs(31))
+                .unwrap_err(),
             JwtSetupError::LeewayTooLong(Duration::from_secs(31))
         );
     }
@@ -392,7 +416,10 @@ mod tests {
             let token = handmade(&json!({"alg": alg, "typ": "JWT"}), &claims, "");
             assert_eq!(
                 verifier.verify(&token),
-                Err(AuthError::WrongAlgorithm { expected: "HS256", found: alg.into() })
+                Err(AuthError::WrongAlgorithm {
+                    expected: "HS256",
+                    found: alg.into()
+                })
             );
         }
     }
@@ -404,7 +431,10 @@ mod tests {
         let hs512 = sign(Algorithm::HS512, &claims, &EncodingKey::from_secret(SECRET));
         assert_eq!(
             verifier.verify(&hs512),
-            Err(AuthError::WrongAlgorithm { expected: "HS256", found: "HS512".into() })
+            Err(AuthError::WrongAlgorithm {
+                expected: "HS256",
+                found: "HS512".into()
+            })
         );
     }
 
@@ -418,10 +448,17 @@ mod tests {
         assert_eq!(verifier.verify(&good).unwrap().sub, "7");
 
         // The classic attack: HS256 keyed with the (public) RSA key's PEM text.
-        let confused = sign(Algorithm::HS256, &claims, &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()));
+        let confused = sign(
+            Algorithm::HS256,
+            &claims,
+            &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+        );
         assert_eq!(
             verifier.verify(&confused),
-            Err(AuthError::WrongAlgorithm { expected: "RS256", found: "HS256".into() })
+            Err(AuthError::WrongAlgorithm {
+                expected: "RS256",
+                found: "HS256".into()
+            })
         );
 
         let parts: Vec<&str> = good.split('.').collect();
@@ -441,16 +478,25 @@ mod tests {
         let verifier = JwtVerifier::hs256(SECRET).unwrap();
         let token = hs256(&json!({"sub": "42", "iat": now()}), SECRET);
         let error = verifier.verify(&token).unwrap_err();
-        assert!(matches!(&error, AuthError::Malformed(m) if m.contains("exp")), "{error}");
+        assert!(
+            matches!(&error, AuthError::Malformed(m) if m.contains("exp")),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_token_without_sub_or_with_an_empty_sub_is_refused() {
         let verifier = JwtVerifier::hs256(SECRET).unwrap();
         let no_sub = hs256(&json!({"iat": now(), "exp": now() + 60}), SECRET);
-        assert!(matches!(verifier.verify(&no_sub), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            verifier.verify(&no_sub),
+            Err(AuthError::Malformed(_))
+        ));
         let empty_sub = hs256(&json!({"sub": "", "iat": now(), "exp": now() + 60}), SECRET);
-        assert!(matches!(verifier.verify(&empty_sub), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            verifier.verify(&empty_sub),
+            Err(AuthError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -475,14 +521,21 @@ mod tests {
 
     #[test]
     fn debug_hides_keys() {
-        let shown = format!("{:?} {:?}", JwtVerifier::hs256(SECRET).unwrap(), JwtIssuer::hs256(SECRET).unwrap());
+        let shown = format!(
+            "{:?} {:?}",
+            JwtVerifier::hs256(SECRET).unwrap(),
+            JwtIssuer::hs256(SECRET).unwrap()
+        );
         assert!(!shown.contains("a-test-secret"), "{shown}");
         assert!(shown.contains("HS256"), "{shown}");
     }
 
     #[test]
     fn authorization_schemes() {
-        assert_eq!(token_from_authorization_header("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(
+            token_from_authorization_header("Bearer abc.def.ghi"),
+            Some("abc.def.ghi")
+        );
         assert_eq!(token_from_authorization_header("bearer abc"), Some("abc"));
         assert_eq!(token_from_authorization_header("jwt abc"), Some("abc"));
         assert_eq!(token_from_authorization_header("JWT abc"), Some("abc"));
@@ -502,8 +555,14 @@ mod tests {
             .issue_for("42", false, Duration::from_secs(60))
             .unwrap();
         assert_eq!(verifier.verify_authorization(None), Err(AuthError::Missing));
-        assert_eq!(verifier.verify_authorization(Some("Basic x")), Err(AuthError::Missing));
+        assert_eq!(
+            verifier.verify_authorization(Some("Basic x")),
+            Err(AuthError::Missing)
+        );
         let header = format!("jwt {token}");
-        assert_eq!(verifier.verify_authorization(Some(&header)).unwrap().sub, "42");
+        assert_eq!(
+            verifier.verify_authorization(Some(&header)).unwrap().sub,
+            "42"
+        );
     }
 }

@@ -140,8 +140,14 @@ impl Env {
     }
 
     /// A listening address such as `0.0.0.0:8080` (see [`parse_socket_addr`]).
-    pub fn socket_addr_or(&self, name: &str, default: SocketAddr) -> Result<SocketAddr, ConfigError> {
-        Ok(self.optional_with(name, parse_socket_addr)?.unwrap_or(default))
+    pub fn socket_addr_or(
+        &self,
+        name: &str,
+        default: SocketAddr,
+    ) -> Result<SocketAddr, ConfigError> {
+        Ok(self
+            .optional_with(name, parse_socket_addr)?
+            .unwrap_or(default))
     }
 
     /// A switch: `on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0` (case-insensitive).
@@ -188,7 +194,10 @@ fn read_value_file(variable: &str, path: &Path) -> Result<String, ConfigError> {
     // Editors and `echo` add a final newline that is not part of a secret such as an HMAC key.
     let content = content.trim_end_matches(['\n', '\r']);
     if content.is_empty() {
-        return Err(ConfigError::new(variable, format!("{} is empty", path.display())));
+        return Err(ConfigError::new(
+            variable,
+            format!("{} is empty", path.display()),
+        ));
     }
     Ok(content.to_owned())
 }
@@ -208,12 +217,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits_end == 0 {
-            return Err(DurationError(format!("{rest:?} does not start with a number")));
+            return Err(DurationError(format!(
+                "{rest:?} does not start with a number"
+            )));
         }
         let (digits, after) = rest.split_at(digits_end);
-        let unit_end = after.find(|c: char| c.is_ascii_digit()).unwrap_or(after.len());
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_end);
         let number: u64 = digits
             .parse()
@@ -313,17 +328,39 @@ mod tests {
 
     #[test]
     fn durations_without_a_known_unit_are_refused() {
-        for bad in ["", "30", "m", "1.5h", "-1s", "10 m", "3w", "1h 30m", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "30",
+            "m",
+            "1.5h",
+            "-1s",
+            "10 m",
+            "3w",
+            "1h 30m",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
         let error = parse_duration("30").unwrap_err().to_string();
         assert!(error.contains("no unit"), "{error}");
-        assert!(error.contains("30m"), "the message shows an example: {error}");
+        assert!(
+            error.contains("30m"),
+            "the message shows an example: {error}"
+        );
     }
 
     #[test]
     fn formatted_durations_parse_back() {
-        for text in ["0s", "500ms", "15s", "30m", "1h", "1h30m", "2d", "1d2h3m4s5ms"] {
+        for text in [
+            "0s",
+            "500ms",
+            "15s",
+            "30m",
+            "1h",
+            "1h30m",
+            "2d",
+            "1d2h3m4s5ms",
+        ] {
             let duration = parse_duration(text).unwrap();
             assert_eq!(format_duration(duration), text);
         }
@@ -331,10 +368,22 @@ mod tests {
 
     #[test]
     fn socket_addresses() {
-        assert_eq!(parse_socket_addr("0.0.0.0:8080").unwrap().to_string(), "0.0.0.0:8080");
-        assert_eq!(parse_socket_addr("[::]:50051").unwrap().to_string(), "[::]:50051");
-        assert_eq!(parse_socket_addr("localhost:0").unwrap().to_string(), "127.0.0.1:0");
-        assert_eq!(parse_socket_addr(":8081").unwrap().to_string(), "0.0.0.0:8081");
+        assert_eq!(
+            parse_socket_addr("0.0.0.0:8080").unwrap().to_string(),
+            "0.0.0.0:8080"
+        );
+        assert_eq!(
+            parse_socket_addr("[::]:50051").unwrap().to_string(),
+            "[::]:50051"
+        );
+        assert_eq!(
+            parse_socket_addr("localhost:0").unwrap().to_string(),
+            "127.0.0.1:0"
+        );
+        assert_eq!(
+            parse_socket_addr(":8081").unwrap().to_string(),
+            "0.0.0.0:8081"
+        );
         assert!(parse_socket_addr("8080").is_err());
         assert!(parse_socket_addr("0.0.0.0:http").is_err());
         assert!(parse_socket_addr("0.0.0.0:70000").is_err());
@@ -350,7 +399,9 @@ mod tests {
             ("SANDBOX_TEST_API", "maybe"),
         ]);
 
-        let error = env.duration_or("ORDER_TTL", Duration::from_secs(60)).unwrap_err();
+        let error = env
+            .duration_or("ORDER_TTL", Duration::from_secs(60))
+            .unwrap_err();
         assert_eq!(error.variable, "ORDER_TTL");
         assert!(error.to_string().contains("ORDER_TTL"), "{error}");
         assert!(error.problem.contains("thirty minutes"), "{error}");
@@ -378,7 +429,10 @@ mod tests {
             Ok(Duration::from_secs(900))
         );
         let default_addr = SocketAddr::from(([0, 0, 0, 0], 8080));
-        assert_eq!(env.socket_addr_or("BIND_ADDR", default_addr), Ok(default_addr));
+        assert_eq!(
+            env.socket_addr_or("BIND_ADDR", default_addr),
+            Ok(default_addr)
+        );
         assert_eq!(env.or::<u16>("AMQP_DELIVERY_LIMIT", 10), Ok(10));
         assert_eq!(env.flag_or("FLAG", true), Ok(false));
         assert_eq!(env.optional::<String>("NOPE"), Ok(None));
@@ -403,7 +457,10 @@ mod tests {
         let path_text = path.display().to_string();
 
         let from_file = Env::from_pairs([("ALIPAY_APP_PRIVATE_KEY_FILE", path_text.as_str())]);
-        let secret = from_file.secret_or_file("ALIPAY_APP_PRIVATE_KEY").unwrap().unwrap();
+        let secret = from_file
+            .secret_or_file("ALIPAY_APP_PRIVATE_KEY")
+            .unwrap()
+            .unwrap();
         assert_eq!(secret.expose_secret(), "s3cret");
 
         let both = Env::from_pairs([
@@ -429,6 +486,9 @@ mod tests {
         // PATH is set in every environment the tests run in; this checks the process source only.
         let env = Env::from_process();
         assert!(env.text("PATH").unwrap().is_some());
-        assert_eq!(env.text("COMMON_CONFIG_SURELY_UNSET_VARIABLE").unwrap(), None);
+        assert_eq!(
+            env.text("COMMON_CONFIG_SURELY_UNSET_VARIABLE").unwrap(),
+            None
+        );
     }
 }

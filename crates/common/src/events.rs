@@ -178,7 +178,10 @@ impl PaymentEventV1 {
             field(name)
                 .map(|text| {
                     text.parse::<Money>()
-                        .map_err(|source| EventError::InvalidAmount { field: name, source })
+                        .map_err(|source| EventError::InvalidAmount {
+                            field: name,
+                            source,
+                        })
                 })
                 .transpose()
         };
@@ -187,7 +190,11 @@ impl PaymentEventV1 {
         let refund_fee = amount("refund_fee")?;
         let gmt_refund = field("gmt_refund");
         let out_biz_no = field("out_biz_no");
-        let has_refund_fields = refund_fee.is_some() || gmt_refund.is_some() || out_biz_no.is_some();
+        // A zero `refund_fee` is sent on some payment notifications; only a positive one marks
+        // a refund (the same rule as `alipay::notify::TradeNotification::kind`).
+        let has_refund_fields = refund_fee.is_some_and(|fee| !fee.is_zero())
+            || gmt_refund.is_some()
+            || out_biz_no.is_some();
         let kind = EventKind::for_notification(&trade_status, has_refund_fields)
             .ok_or_else(|| EventError::NoEventForStatus(trade_status.clone()))?;
         let notify_id = required("notify_id")?;
@@ -198,7 +205,8 @@ impl PaymentEventV1 {
             kind,
             out_trade_no: required("out_trade_no")?,
             trade_no: required("trade_no")?,
-            total_amount: amount("total_amount")?.ok_or(EventError::MissingField("total_amount"))?,
+            total_amount: amount("total_amount")?
+                .ok_or(EventError::MissingField("total_amount"))?,
             receipt_amount: amount("receipt_amount")?,
             refund_fee,
             out_biz_no,
@@ -292,18 +300,36 @@ mod tests {
         assert_eq!(EventKind::Refunded.message_type(), "order.refunded.v1");
         for kind in EventKind::ALL {
             assert_eq!(EventKind::from_routing_key(kind.routing_key()), Some(kind));
-            assert_eq!(EventKind::from_message_type(kind.message_type()), Some(kind));
+            assert_eq!(
+                EventKind::from_message_type(kind.message_type()),
+                Some(kind)
+            );
         }
         assert_eq!(EventKind::from_routing_key("order.unknown"), None);
     }
 
     #[test]
     fn refund_fields_win_over_trade_status() {
-        assert_eq!(EventKind::for_notification("TRADE_SUCCESS", true), Some(EventKind::Refunded));
-        assert_eq!(EventKind::for_notification("TRADE_CLOSED", true), Some(EventKind::Refunded));
-        assert_eq!(EventKind::for_notification("TRADE_SUCCESS", false), Some(EventKind::Paid));
-        assert_eq!(EventKind::for_notification("TRADE_FINISHED", false), Some(EventKind::Paid));
-        assert_eq!(EventKind::for_notification("TRADE_CLOSED", false), Some(EventKind::Closed));
+        assert_eq!(
+            EventKind::for_notification("TRADE_SUCCESS", true),
+            Some(EventKind::Refunded)
+        );
+        assert_eq!(
+            EventKind::for_notification("TRADE_CLOSED", true),
+            Some(EventKind::Refunded)
+        );
+        assert_eq!(
+            EventKind::for_notification("TRADE_SUCCESS", false),
+            Some(EventKind::Paid)
+        );
+        assert_eq!(
+            EventKind::for_notification("TRADE_FINISHED", false),
+            Some(EventKind::Paid)
+        );
+        assert_eq!(
+            EventKind::for_notification("TRADE_CLOSED", false),
+            Some(EventKind::Closed)
+        );
         assert_eq!(EventKind::for_notification("WAIT_BUYER_PAY", false), None);
     }
 
@@ -313,11 +339,20 @@ mod tests {
         let event = PaymentEventV1::from_notification(paid_params(), received_at).unwrap();
         assert_eq!(event.version, 1);
         assert_eq!(event.kind, EventKind::Paid);
-        assert_eq!(event.event_id, event_id_for("2024010100222120005123456789", "TRADE_SUCCESS"));
+        assert_eq!(
+            event.event_id,
+            event_id_for("2024010100222120005123456789", "TRADE_SUCCESS")
+        );
         assert_eq!(event.total_amount.to_string(), "88.88");
-        assert_eq!(event.receipt_amount.map(|m| m.to_string()), Some("88.88".into()));
+        assert_eq!(
+            event.receipt_amount.map(|m| m.to_string()),
+            Some("88.88".into())
+        );
         assert_eq!(event.refund_fee, None);
-        assert_eq!(event.params.get("sign").map(String::as_str), Some("c2lnbg=="));
+        assert_eq!(
+            event.params.get("sign").map(String::as_str),
+            Some("c2lnbg==")
+        );
         assert_eq!(event.received_at, received_at);
     }
 
@@ -329,8 +364,19 @@ mod tests {
         params.insert("out_biz_no".into(), "R1".into());
         let event = PaymentEventV1::from_notification(params, Utc::now()).unwrap();
         assert_eq!(event.kind, EventKind::Refunded);
-        assert_eq!(event.refund_fee.map(|m| m.to_string()), Some("10.00".into()));
+        assert_eq!(
+            event.refund_fee.map(|m| m.to_string()),
+            Some("10.00".into())
+        );
         assert_eq!(event.out_biz_no.as_deref(), Some("R1"));
+    }
+
+    #[test]
+    fn a_zero_refund_fee_on_a_payment_is_not_a_refund() {
+        let mut params = paid_params();
+        params.insert("refund_fee".into(), "0.00".into());
+        let event = PaymentEventV1::from_notification(params, Utc::now()).unwrap();
+        assert_eq!(event.kind, EventKind::Paid);
     }
 
     #[test]
@@ -353,7 +399,10 @@ mod tests {
         bad_amount.insert("total_amount".into(), "88.888".into());
         assert!(matches!(
             PaymentEventV1::from_notification(bad_amount, Utc::now()),
-            Err(EventError::InvalidAmount { field: "total_amount", .. })
+            Err(EventError::InvalidAmount {
+                field: "total_amount",
+                ..
+            })
         ));
     }
 
@@ -375,7 +424,10 @@ mod tests {
         let mut value = serde_json::to_value(&event).unwrap();
         value["version"] = 2.into();
         let body = serde_json::to_vec(&value).unwrap();
-        assert_eq!(PaymentEventV1::from_json(&body), Err(EventError::UnsupportedVersion(2)));
+        assert_eq!(
+            PaymentEventV1::from_json(&body),
+            Err(EventError::UnsupportedVersion(2))
+        );
         assert!(matches!(
             PaymentEventV1::from_json(b"not json"),
             Err(EventError::Malformed(_))

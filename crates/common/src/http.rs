@@ -108,7 +108,10 @@ mod tests {
     #[test]
     fn success_carries_data() {
         let body = serde_json::to_value(Envelope::ok("https://pay.example/?x=1")).unwrap();
-        assert_eq!(body, json!({"code": 1, "msg": "ok", "data": "https://pay.example/?x=1"}));
+        assert_eq!(
+            body,
+            json!({"code": 1, "msg": "ok", "data": "https://pay.example/?x=1"})
+        );
 
         let body = serde_json::to_value(Envelope::ok_with_message(vec![1, 2], "paid")).unwrap();
         assert_eq!(body, json!({"code": 1, "msg": "paid", "data": [1, 2]}));
@@ -128,7 +131,8 @@ mod tests {
             serde_json::from_value(json!({"code": 1, "msg": "ok", "data": "x"})).unwrap();
         assert!(read.is_success());
         assert_eq!(read.data.as_deref(), Some("x"));
-        let read: Envelope<String> = serde_json::from_value(json!({"code": 0, "msg": "no"})).unwrap();
+        let read: Envelope<String> =
+            serde_json::from_value(json!({"code": 0, "msg": "no"})).unwrap();
         assert!(!read.is_success());
         assert_eq!(read.data, None);
         assert!(serde_json::from_value::<Envelope<()>>(json!({"code": 2, "msg": ""})).is_err());

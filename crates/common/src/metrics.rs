@@ -39,7 +39,10 @@ mod tests {
     fn renders_registered_metrics() {
         let registry = Registry::new();
         let published = IntCounterVec::new(
-            Opts::new("events_published_total", "Payment events confirmed by the broker"),
+            Opts::new(
+                "events_published_total",
+                "Payment events confirmed by the broker",
+            ),
             &["kind"],
         )
         .unwrap();
@@ -47,9 +50,18 @@ mod tests {
         published.with_label_values(&["paid"]).inc_by(3);
 
         let text = render(&registry);
-        assert!(text.contains("# HELP events_published_total Payment events confirmed by the broker"), "{text}");
-        assert!(text.contains("# TYPE events_published_total counter"), "{text}");
-        assert!(text.contains("events_published_total{kind=\"paid\"} 3"), "{text}");
+        assert!(
+            text.contains("# HELP events_published_total Payment events confirmed by the broker"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE events_published_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("events_published_total{kind=\"paid\"} 3"),
+            "{text}"
+        );
         assert!(CONTENT_TYPE.starts_with("text/plain"));
     }
 

@@ -134,7 +134,13 @@ mod tests {
         let kept = RequestId::from_header_or_generate(Some("abc-123"));
         assert_eq!(kept.as_str(), "abc-123");
 
-        for unsafe_id in ["", "has space", "new\nline", "é", &"x".repeat(MAX_REQUEST_ID_LEN + 1)] {
+        for unsafe_id in [
+            "",
+            "has space",
+            "new\nline",
+            "é",
+            &"x".repeat(MAX_REQUEST_ID_LEN + 1),
+        ] {
             let replaced = RequestId::from_header_or_generate(Some(unsafe_id));
             assert_ne!(replaced.as_str(), unsafe_id);
             assert!(uuid::Uuid::parse_str(replaced.as_str()).is_ok());

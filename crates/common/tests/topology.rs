@@ -3,6 +3,9 @@
 //! Each test declares under its own `t-<uuid>.` prefix so runs in parallel never share a queue,
 //! and deletes what it declared even when an assertion fails.
 
+// Helpers outside `#[test]` functions are not covered by clippy.toml's allow-*-in-tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -104,22 +107,35 @@ async fn a_paid_event_published_to_the_exchange_reaches_the_queue() {
         let event = paid_event("T-1");
 
         // Act
-        publish_event(&channel, &topology, &event, Some("req-1")).await.unwrap();
+        publish_event(&channel, &topology, &event, Some("req-1"))
+            .await
+            .unwrap();
 
         // Assert
-        let delivery = get_eventually(&channel, &topology.queue).await.expect("a message");
+        let delivery = get_eventually(&channel, &topology.queue)
+            .await
+            .expect("a message");
         assert_eq!(delivery.routing_key.as_str(), "order.paid");
         assert_eq!(delivery.exchange.as_str(), topology.exchange);
         assert_eq!(PaymentEventV1::from_json(&delivery.data).unwrap(), event);
         let properties = &delivery.properties;
-        assert_eq!(properties.content_type().as_ref().map(|s| s.as_str()), Some(CONTENT_TYPE_JSON));
+        assert_eq!(
+            properties.content_type().as_ref().map(|s| s.as_str()),
+            Some(CONTENT_TYPE_JSON)
+        );
         assert_eq!(*properties.delivery_mode(), Some(2));
         assert_eq!(
             properties.message_id().as_ref().map(|s| s.to_string()),
             Some(event.event_id.to_string())
         );
-        assert_eq!(properties.kind().as_ref().map(|s| s.as_str()), Some("order.paid.v1"));
-        assert_eq!(header_text(properties, REQUEST_ID_HEADER).as_deref(), Some("req-1"));
+        assert_eq!(
+            properties.kind().as_ref().map(|s| s.as_str()),
+            Some("order.paid.v1")
+        );
+        assert_eq!(
+            header_text(properties, REQUEST_ID_HEADER).as_deref(),
+            Some("req-1")
+        );
         delivery.ack(BasicAckOptions::default()).await.unwrap();
     })
     .await;
@@ -134,8 +150,12 @@ async fn every_event_kind_is_routed_and_other_keys_are_not() {
         for kind in EventKind::ALL {
             let mut event = paid_event("T-2");
             event.kind = kind;
-            publish_event(&channel, &topology, &event, None).await.unwrap();
-            let delivery = get_eventually(&channel, &topology.queue).await.expect("a message");
+            publish_event(&channel, &topology, &event, None)
+                .await
+                .unwrap();
+            let delivery = get_eventually(&channel, &topology.queue)
+                .await
+                .expect("a message");
             assert_eq!(delivery.routing_key.as_str(), kind.routing_key());
             assert_eq!(header_text(&delivery.properties, REQUEST_ID_HEADER), None);
             delivery.ack(BasicAckOptions::default()).await.unwrap();
@@ -149,10 +169,16 @@ async fn declaring_twice_from_both_sides_is_idempotent_but_a_different_limit_is_
     with_topology(|connection, topology| async move {
         let receiver_side = connection.create_channel().await.unwrap();
         let order_side = connection.create_channel().await.unwrap();
-        topology.declare_publisher_side(&receiver_side).await.unwrap();
+        topology
+            .declare_publisher_side(&receiver_side)
+            .await
+            .unwrap();
         topology.declare_all(&order_side).await.unwrap();
         topology.declare_all(&order_side).await.unwrap();
-        topology.declare_publisher_side(&receiver_side).await.unwrap();
+        topology
+            .declare_publisher_side(&receiver_side)
+            .await
+            .unwrap();
 
         // Why both services must share this code: RabbitMQ refuses a differing re-declaration.
         let drifted = topology.clone().with_delivery_limit(3);
@@ -191,6 +217,10 @@ async fn publishing_without_confirms_is_refused_as_unsafe() {
             .unwrap_err();
 
         assert!(matches!(error, PublishError::ConfirmsNotEnabled), "{error}");
+        assert!(
+            get_within(&channel, &topology.queue, 3).await.is_none(),
+            "nothing may be sent on a channel without confirms"
+        );
     })
     .await;
 }
@@ -201,8 +231,12 @@ async fn a_dead_lettered_message_carries_its_reason_and_headers() {
         // Arrange
         let channel = confirmed_channel(&connection).await;
         topology.declare_all(&channel).await.unwrap();
-        publish_event(&channel, &topology, &paid_event("T-5"), Some("req-5")).await.unwrap();
-        let delivery = get_eventually(&channel, &topology.queue).await.expect("a message");
+        publish_event(&channel, &topology, &paid_event("T-5"), Some("req-5"))
+            .await
+            .unwrap();
+        let delivery = get_eventually(&channel, &topology.queue)
+            .await
+            .expect("a message");
 
         // Act
         dead_letter(
@@ -218,9 +252,17 @@ async fn a_dead_lettered_message_carries_its_reason_and_headers() {
         delivery.ack(BasicAckOptions::default()).await.unwrap();
 
         // Assert
-        let dead = get_eventually(&channel, &topology.dead_queue).await.expect("a dead letter");
-        assert_eq!(header_text(&dead.properties, DEATH_REASON_HEADER).as_deref(), Some("unknown order T-5"));
-        assert_eq!(header_text(&dead.properties, REQUEST_ID_HEADER).as_deref(), Some("req-5"));
+        let dead = get_eventually(&channel, &topology.dead_queue)
+            .await
+            .expect("a dead letter");
+        assert_eq!(
+            header_text(&dead.properties, DEATH_REASON_HEADER).as_deref(),
+            Some("unknown order T-5")
+        );
+        assert_eq!(
+            header_text(&dead.properties, REQUEST_ID_HEADER).as_deref(),
+            Some("req-5")
+        );
         assert_eq!(dead.data, delivery.data);
         assert!(
             channel
@@ -242,23 +284,39 @@ async fn a_message_that_keeps_failing_reaches_the_dead_queue_after_the_delivery_
         let topology = topology.with_delivery_limit(2);
         let channel = confirmed_channel(&connection).await;
         topology.declare_all(&channel).await.unwrap();
-        publish_event(&channel, &topology, &paid_event("T-6"), None).await.unwrap();
+        publish_event(&channel, &topology, &paid_event("T-6"), None)
+            .await
+            .unwrap();
 
         // Act: a consumer that fails every time and asks for redelivery.
         let mut deliveries = 0;
         while let Some(delivery) = get_within(&channel, &topology.queue, 10).await {
             deliveries += 1;
-            assert!(deliveries <= 5, "the delivery limit did not stop redeliveries");
+            assert!(
+                deliveries <= 5,
+                "the delivery limit did not stop redeliveries"
+            );
             delivery
-                .nack(BasicNackOptions { multiple: false, requeue: true })
+                .nack(BasicNackOptions {
+                    multiple: false,
+                    requeue: true,
+                })
                 .await
                 .unwrap();
         }
 
         // Assert
-        let dead = get_eventually(&channel, &topology.dead_queue).await.expect("a dead letter");
-        assert_eq!(PaymentEventV1::from_json(&dead.data).unwrap().out_trade_no, "T-6");
-        assert!((2..=3).contains(&deliveries), "delivered {deliveries} times");
+        let dead = get_eventually(&channel, &topology.dead_queue)
+            .await
+            .expect("a dead letter");
+        assert_eq!(
+            PaymentEventV1::from_json(&dead.data).unwrap().out_trade_no,
+            "T-6"
+        );
+        assert!(
+            (2..=3).contains(&deliveries),
+            "delivered {deliveries} times"
+        );
         dead.ack(BasicAckOptions::default()).await.unwrap();
     })
     .await;

@@ -1,0 +1,605 @@
+//! Typed configuration: from the environment for the binary, programmatic for tests.
+//!
+//! Every environment variable the sandbox reads is listed in [`HELP`] (printed by `--help`) and
+//! in the README's table; each error names the variable that is wrong.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alipay::keys::{PrivateKey, PublicKey};
+use alipay::time::{Clock, SystemClock};
+use common::config::{ConfigError, Env, ExposeSecret};
+use serde::Deserialize;
+
+/// What `alipay-sandbox --help` prints.
+pub const HELP: &str = "\
+alipay-sandbox: an offline Alipay (gateway.do) for local runs and tests
+
+USAGE: alipay-sandbox [--help]
+
+Environment variables (a variable set to the empty string counts as unset):
+  BIND_ADDR                       host:port to listen on                  [default: 0.0.0.0:8090]
+  SANDBOX_PUBLIC_URL              base URL the sandbox hands out (bill download links, test API
+                                  redirects), e.g. http://alipay-sandbox:8090
+                                                                          [default: http://127.0.0.1:<port>]
+  SANDBOX_APP_ID                  app id of the registered merchant app
+  SANDBOX_APP_PUBLIC_KEY          that app's public key (PEM or bare base64), which verifies its requests
+  SANDBOX_APP_PUBLIC_KEY_FILE     ... or a file holding it
+  SANDBOX_SELLER_ID               that app's seller id (PID, 2088 + 12 digits) [default: derived from the app id]
+  SANDBOX_APPS_FILE               JSON list of more apps: [{\"app_id\",\"app_public_key\" or
+                                  \"app_public_key_file\",\"seller_id\" (optional)}]
+  SANDBOX_ALIPAY_PRIVATE_KEY      the sandbox's own (\"Alipay's\") private key, any PEM or base64 form
+  SANDBOX_ALIPAY_PRIVATE_KEY_FILE ... or a file holding it; when neither is set the key is read from
+                                  SANDBOX_DATA_DIR/alipay_private_key.pem, or generated there at first
+                                  start, with the public key written beside it as alipay_public_key.pem
+  SANDBOX_DATA_DIR                where the generated key pair lives      [default: sandbox-data]
+  SANDBOX_TIME_SCALE              factor on Alipay's notification retry schedule (1 = real: 4m, 10m,
+                                  10m, 1h, 2h, 6h, 15h; 0.001 runs the 25 h in 90 s) [default: 1]
+  SANDBOX_TEST_API                on/off: the /sandbox test API           [default: on]
+  SANDBOX_NOTIFY_TIMEOUT          how long one notification attempt waits for the merchant's answer
+                                                                          [default: 10s]
+  SANDBOX_TIMESTAMP_TOLERANCE     how far a request's timestamp may be from the sandbox's clock
+                                  before isv.invalid-timestamp            [default: 30m]
+  RUST_LOG                        log filter                              [default: info]
+";
+
+/// A merchant app the sandbox knows: requests from `app_id` must verify with `app_public_key`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppRegistration {
+    pub app_id: String,
+    pub app_public_key: PublicKey,
+    /// The merchant's PID (`2088…`), echoed as `seller_id` in returns and notifications.
+    pub seller_id: String,
+}
+
+impl AppRegistration {
+    pub fn new(
+        app_id: impl Into<String>,
+        app_public_key: PublicKey,
+        seller_id: impl Into<String>,
+    ) -> Self {
+        AppRegistration {
+            app_id: app_id.into(),
+            app_public_key,
+            seller_id: seller_id.into(),
+        }
+    }
+
+    /// An app whose seller id is derived from its app id (stable across restarts).
+    pub fn with_derived_seller(app_id: impl Into<String>, app_public_key: PublicKey) -> Self {
+        let app_id = app_id.into();
+        let seller_id = derived_seller_id(&app_id);
+        AppRegistration {
+            app_id,
+            app_public_key,
+            seller_id,
+        }
+    }
+}
+
+impl fmt::Debug for AppRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppRegistration")
+            .field("app_id", &self.app_id)
+            .field("seller_id", &self.seller_id)
+            .field("app_public_key", &self.app_public_key.fingerprint())
+            .finish()
+    }
+}
+
+/// `2088` and twelve digits taken from a hash of the app id, so a restart keeps the same PID.
+pub fn derived_seller_id(app_id: &str) -> String {
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in app_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("2088{:012}", hash % 1_000_000_000_000)
+}
+
+/// The sandbox's configuration.
+#[derive(Clone)]
+pub struct Settings {
+    pub bind_addr: SocketAddr,
+    /// Base URL for links the sandbox hands out; `None` means `http://127.0.0.1:<port>`.
+    pub public_url: Option<String>,
+    pub apps: Vec<AppRegistration>,
+    /// The key that signs notifications, returns and responses ("Alipay's" key).
+    pub alipay_private_key: PrivateKey,
+    /// Multiplies Alipay's retry schedule.
+    pub time_scale: f64,
+    /// Whether `/sandbox/*` is served.
+    pub test_api: bool,
+    pub notify_timeout: Duration,
+    pub timestamp_tolerance: Duration,
+    /// Where "now" comes from: timestamps, expiry, bills. Tests inject a `FixedClock`.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind_addr", &self.bind_addr)
+            .field("public_url", &self.public_url)
+            .field("apps", &self.apps)
+            .field("alipay_private_key", &self.alipay_private_key)
+            .field("time_scale", &self.time_scale)
+            .field("test_api", &self.test_api)
+            .field("notify_timeout", &self.notify_timeout)
+            .field("timestamp_tolerance", &self.timestamp_tolerance)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+const DEFAULT_BIND: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    8090,
+));
+const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(30 * 60);
+/// File names inside `SANDBOX_DATA_DIR`.
+pub const PRIVATE_KEY_FILE: &str = "alipay_private_key.pem";
+pub const PUBLIC_KEY_FILE: &str = "alipay_public_key.pem";
+
+impl Settings {
+    /// Programmatic settings (tests, embedding): loopback on port 0, no apps, the real retry
+    /// schedule, the test API on, the system clock. Chain the `with_*` methods to adjust.
+    pub fn new(alipay_private_key: PrivateKey) -> Self {
+        Settings {
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            apps: Vec::new(),
+            alipay_private_key,
+            time_scale: 1.0,
+            test_api: true,
+            notify_timeout: DEFAULT_NOTIFY_TIMEOUT,
+            timestamp_tolerance: DEFAULT_TIMESTAMP_TOLERANCE,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// [`Settings::new`] with a freshly generated Alipay key.
+    pub fn with_generated_key() -> Result<Self, alipay::KeyError> {
+        Ok(Self::new(PrivateKey::generate()?))
+    }
+
+    pub fn with_app(mut self, app: AppRegistration) -> Self {
+        self.apps.push(app);
+        self
+    }
+
+    pub fn with_time_scale(mut self, time_scale: f64) -> Self {
+        self.time_scale = time_scale;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_test_api(mut self, on: bool) -> Self {
+        self.test_api = on;
+        self
+    }
+
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    pub fn with_notify_timeout(mut self, timeout: Duration) -> Self {
+        self.notify_timeout = timeout;
+        self
+    }
+
+    pub fn with_timestamp_tolerance(mut self, tolerance: Duration) -> Self {
+        self.timestamp_tolerance = tolerance;
+        self
+    }
+
+    /// Reads the process environment (see [`HELP`]). May generate and write the key pair.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_source(&Env::from_process())
+    }
+
+    /// Reads the given variables (see [`HELP`]). May generate and write the key pair.
+    pub fn from_env_source(env: &Env) -> Result<Self, ConfigError> {
+        let bind_addr = env.socket_addr_or("BIND_ADDR", DEFAULT_BIND)?;
+        let public_url = env.optional_with("SANDBOX_PUBLIC_URL", parse_public_url)?;
+        let time_scale = env
+            .optional_with("SANDBOX_TIME_SCALE", parse_time_scale)?
+            .unwrap_or(1.0);
+        let test_api = env.flag_or("SANDBOX_TEST_API", true)?;
+        let notify_timeout = env.duration_or("SANDBOX_NOTIFY_TIMEOUT", DEFAULT_NOTIFY_TIMEOUT)?;
+        if notify_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "SANDBOX_NOTIFY_TIMEOUT",
+                "must be longer than 0s",
+            ));
+        }
+        let timestamp_tolerance =
+            env.duration_or("SANDBOX_TIMESTAMP_TOLERANCE", DEFAULT_TIMESTAMP_TOLERANCE)?;
+        let apps = read_apps(env)?;
+        let data_dir = PathBuf::from(
+            env.text("SANDBOX_DATA_DIR")?
+                .unwrap_or_else(|| "sandbox-data".to_owned()),
+        );
+        let alipay_private_key = load_or_generate_key(env, &data_dir)?;
+        Ok(Settings {
+            bind_addr,
+            public_url,
+            apps,
+            alipay_private_key,
+            time_scale,
+            test_api,
+            notify_timeout,
+            timestamp_tolerance,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Checks what the programmatic constructor cannot: unique app ids, a usable time scale.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        parse_time_scale(&self.time_scale.to_string())
+            .map_err(|problem| ConfigError::new("SANDBOX_TIME_SCALE", problem))?;
+        let mut seen = HashSet::new();
+        for app in &self.apps {
+            if app.app_id.is_empty() {
+                return Err(ConfigError::new("SANDBOX_APP_ID", "an app id is empty"));
+            }
+            if !seen.insert(app.app_id.as_str()) {
+                return Err(ConfigError::new(
+                    "SANDBOX_APPS_FILE",
+                    format!("app id {} is registered twice", app.app_id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let looks_like_url = (text.starts_with("http://") || text.starts_with("https://"))
+        && !text.contains(['?', '#', ' ']);
+    if looks_like_url {
+        Ok(text.trim_end_matches('/').to_owned())
+    } else {
+        Err(
+            "expected an http(s) base URL without query, such as http://alipay-sandbox:8090"
+                .to_owned(),
+        )
+    }
+}
+
+fn parse_time_scale(text: &str) -> Result<f64, String> {
+    let scale: f64 = text
+        .parse()
+        .map_err(|_| "expected a number such as 1, 0.01 or 0.001".to_owned())?;
+    if !scale.is_finite() || scale < 0.0 {
+        return Err("expected a finite number of at least 0".to_owned());
+    }
+    Ok(scale)
+}
+
+/// One entry of `SANDBOX_APPS_FILE`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppEntry {
+    app_id: String,
+    #[serde(default)]
+    app_public_key: Option<String>,
+    #[serde(default)]
+    app_public_key_file: Option<PathBuf>,
+    #[serde(default)]
+    seller_id: Option<String>,
+}
+
+fn read_apps(env: &Env) -> Result<Vec<AppRegistration>, ConfigError> {
+    let mut apps = Vec::new();
+    let app_id = env.text("SANDBOX_APP_ID")?;
+    let key_text = env.text_or_file("SANDBOX_APP_PUBLIC_KEY")?;
+    match (app_id, key_text) {
+        (Some(app_id), Some(key_text)) => {
+            let key = PublicKey::from_text(&key_text)
+                .map_err(|error| ConfigError::new("SANDBOX_APP_PUBLIC_KEY", error.to_string()))?;
+            let seller_id = env
+                .text("SANDBOX_SELLER_ID")?
+                .unwrap_or_else(|| derived_seller_id(&app_id));
+            apps.push(AppRegistration::new(app_id, key, seller_id));
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "SANDBOX_APP_PUBLIC_KEY",
+                "is required when SANDBOX_APP_ID is set (or set SANDBOX_APP_PUBLIC_KEY_FILE)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "SANDBOX_APP_ID",
+                "is required when SANDBOX_APP_PUBLIC_KEY is set",
+            ));
+        }
+        (None, None) => {
+            if env.text("SANDBOX_SELLER_ID")?.is_some() {
+                return Err(ConfigError::new(
+                    "SANDBOX_SELLER_ID",
+                    "is set but SANDBOX_APP_ID is not",
+                ));
+            }
+        }
+    }
+    if let Some(path) = env.text("SANDBOX_APPS_FILE")? {
+        apps.extend(read_apps_file(Path::new(&path))?);
+    }
+    let mut seen = HashSet::new();
+    for app in &apps {
+        if !seen.insert(app.app_id.clone()) {
+            return Err(ConfigError::new(
+                "SANDBOX_APPS_FILE",
+                format!("app id {} is registered twice", app.app_id),
+            ));
+        }
+    }
+    Ok(apps)
+}
+
+fn read_apps_file(path: &Path) -> Result<Vec<AppRegistration>, ConfigError> {
+    let variable = "SANDBOX_APPS_FILE";
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        ConfigError::new(variable, format!("cannot read {}: {error}", path.display()))
+    })?;
+    let entries: Vec<AppEntry> = serde_json::from_str(&text).map_err(|error| {
+        ConfigError::new(
+            variable,
+            format!(
+                "{} is not a JSON list of {{\"app_id\",\"app_public_key\" or \"app_public_key_file\",\"seller_id\"}}: {error}",
+                path.display()
+            ),
+        )
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    entries
+        .into_iter()
+        .map(|entry| {
+            let key_text = match (entry.app_public_key, entry.app_public_key_file) {
+                (Some(text), None) => text,
+                (None, Some(file)) => {
+                    // Relative paths are read next to the apps file, so the pair can move together.
+                    let file = if file.is_absolute() {
+                        file
+                    } else {
+                        base.join(file)
+                    };
+                    std::fs::read_to_string(&file).map_err(|error| {
+                        ConfigError::new(
+                            variable,
+                            format!(
+                                "app {}: cannot read {}: {error}",
+                                entry.app_id,
+                                file.display()
+                            ),
+                        )
+                    })?
+                }
+                _ => {
+                    return Err(ConfigError::new(
+                        variable,
+                        format!(
+                            "app {}: give exactly one of app_public_key and app_public_key_file",
+                            entry.app_id
+                        ),
+                    ));
+                }
+            };
+            let key = PublicKey::from_text(&key_text).map_err(|error| {
+                ConfigError::new(variable, format!("app {}: {error}", entry.app_id))
+            })?;
+            let seller_id = entry
+                .seller_id
+                .unwrap_or_else(|| derived_seller_id(&entry.app_id));
+            Ok(AppRegistration::new(entry.app_id, key, seller_id))
+        })
+        .collect()
+}
+
+fn load_or_generate_key(env: &Env, data_dir: &Path) -> Result<PrivateKey, ConfigError> {
+    let variable = "SANDBOX_ALIPAY_PRIVATE_KEY";
+    if let Some(text) = env.secret_or_file(variable)? {
+        return PrivateKey::from_text(text.expose_secret())
+            .map_err(|error| ConfigError::new(variable, error.to_string()));
+    }
+    let dir_variable = "SANDBOX_DATA_DIR";
+    let private_path = data_dir.join(PRIVATE_KEY_FILE);
+    let public_path = data_dir.join(PUBLIC_KEY_FILE);
+    let key = if private_path.exists() {
+        let text = std::fs::read_to_string(&private_path).map_err(|error| {
+            ConfigError::new(
+                dir_variable,
+                format!("cannot read {}: {error}", private_path.display()),
+            )
+        })?;
+        PrivateKey::from_text(&text).map_err(|error| {
+            ConfigError::new(dir_variable, format!("{}: {error}", private_path.display()))
+        })?
+    } else {
+        std::fs::create_dir_all(data_dir).map_err(|error| {
+            ConfigError::new(
+                dir_variable,
+                format!("cannot create {}: {error}", data_dir.display()),
+            )
+        })?;
+        let key = PrivateKey::generate().map_err(|error| {
+            ConfigError::new(variable, format!("generating a key failed: {error}"))
+        })?;
+        write_private(&private_path, &key.to_pkcs1_pem()).map_err(|error| {
+            ConfigError::new(
+                dir_variable,
+                format!("cannot write {}: {error}", private_path.display()),
+            )
+        })?;
+        tracing::info!(path = %private_path.display(), "generated the sandbox's alipay key pair");
+        key
+    };
+    // Rewritten at every start so the public half always matches the private key in use.
+    std::fs::write(&public_path, key.public_key().to_pem()).map_err(|error| {
+        ConfigError::new(
+            dir_variable,
+            format!("cannot write {}: {error}", public_path.display()),
+        )
+    })?;
+    Ok(key)
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(pem.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_seller_ids_are_pids_and_stable() {
+        let id = derived_seller_id("2021000000000001");
+        assert_eq!(id.len(), 16);
+        assert!(id.starts_with("2088"));
+        assert!(id.bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(id, derived_seller_id("2021000000000001"));
+        assert_ne!(id, derived_seller_id("2021000000000002"));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        let cases = [
+            ("SANDBOX_TIME_SCALE", "fast"),
+            ("SANDBOX_TIME_SCALE", "-1"),
+            ("SANDBOX_PUBLIC_URL", "alipay-sandbox:8090"),
+            ("SANDBOX_TEST_API", "maybe"),
+            ("BIND_ADDR", "nowhere"),
+            ("SANDBOX_APP_ID", "2021"),
+            ("SANDBOX_ALIPAY_PRIVATE_KEY", "not a key"),
+        ];
+        for (variable, value) in cases {
+            let env = Env::from_pairs([(variable, value), ("SANDBOX_DATA_DIR", data.as_str())]);
+            let error = Settings::from_env_source(&env).unwrap_err();
+            let expected = if variable == "SANDBOX_APP_ID" {
+                "SANDBOX_APP_PUBLIC_KEY"
+            } else {
+                variable
+            };
+            assert_eq!(error.variable, expected, "{variable}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_key_pair_is_generated_once_and_the_public_half_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let data_text = data.display().to_string();
+        let env = Env::from_pairs([("SANDBOX_DATA_DIR", data_text.as_str())]);
+
+        let first = Settings::from_env_source(&env).unwrap();
+        let second = Settings::from_env_source(&env).unwrap();
+
+        let public = first.alipay_private_key.public_key();
+        assert_eq!(
+            second.alipay_private_key.public_key(),
+            public,
+            "the generated key is reused"
+        );
+        let published = std::fs::read_to_string(data.join(PUBLIC_KEY_FILE)).unwrap();
+        assert_eq!(PublicKey::from_text(&published).unwrap(), public);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data.join(PRIVATE_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(first.bind_addr, DEFAULT_BIND);
+        assert!(first.test_api);
+        assert!(first.apps.is_empty());
+    }
+
+    #[test]
+    fn apps_come_from_variables_and_from_the_apps_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let vectors =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors/keys");
+        let app_public = std::fs::read_to_string(vectors.join("app_public.b64")).unwrap();
+        let alipay_private =
+            std::fs::read_to_string(vectors.join("alipay_private_pkcs8.pem")).unwrap();
+        std::fs::copy(vectors.join("app_public.pem"), dir.path().join("other.pem")).unwrap();
+        let apps_file = dir.path().join("apps.json");
+        std::fs::write(
+            &apps_file,
+            r#"[{"app_id":"2021000000000002","app_public_key_file":"other.pem","seller_id":"2088000000000002"},
+                {"app_id":"2021000000000003","app_public_key":"MIIB"}]"#,
+        )
+        .unwrap();
+        let apps_text = apps_file.display().to_string();
+        let base = [
+            ("SANDBOX_APP_ID", "2021000000000001"),
+            ("SANDBOX_APP_PUBLIC_KEY", app_public.as_str()),
+            ("SANDBOX_ALIPAY_PRIVATE_KEY", alipay_private.as_str()),
+            ("SANDBOX_TIME_SCALE", "0.001"),
+            ("SANDBOX_TEST_API", "off"),
+            ("SANDBOX_PUBLIC_URL", "http://alipay-sandbox:8090/"),
+        ];
+
+        let error = Settings::from_env_source(&Env::from_pairs(
+            base.iter()
+                .copied()
+                .chain([("SANDBOX_APPS_FILE", apps_text.as_str())]),
+        ))
+        .unwrap_err();
+        assert_eq!(error.variable, "SANDBOX_APPS_FILE");
+        assert!(error.problem.contains("2021000000000003"), "{error}");
+
+        std::fs::write(
+            &apps_file,
+            r#"[{"app_id":"2021000000000002","app_public_key_file":"other.pem","seller_id":"2088000000000002"}]"#,
+        )
+        .unwrap();
+        let settings = Settings::from_env_source(&Env::from_pairs(
+            base.iter()
+                .copied()
+                .chain([("SANDBOX_APPS_FILE", apps_text.as_str())]),
+        ))
+        .unwrap();
+        assert_eq!(settings.apps.len(), 2);
+        assert_eq!(
+            settings.apps[0].seller_id,
+            derived_seller_id("2021000000000001")
+        );
+        assert_eq!(settings.apps[1].seller_id, "2088000000000002");
+        assert_eq!(settings.time_scale, 0.001);
+        assert!(!settings.test_api);
+        assert_eq!(
+            settings.public_url.as_deref(),
+            Some("http://alipay-sandbox:8090")
+        );
+    }
+}

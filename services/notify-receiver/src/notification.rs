@@ -1,0 +1,260 @@
+//! From raw body to decision, with no I/O: what the receiver may conclude on its own.
+//!
+//! The receiver knows Alipay's public key and which app (and seller) it serves; it does not know
+//! the orders. So it checks the signature (over the raw bytes, every field), `app_id` and the
+//! optional `seller_id`, classifies the notification, and leaves the rest (the order exists, the
+//! amount matches) to the order service, which reads the event.
+
+use alipay::keys::PublicKey;
+use alipay::notify::{self, NotificationKind, TradeNotification};
+use alipay::sign::SignType;
+use chrono::{DateTime, Utc};
+use common::events::{EventKind, PaymentEventV1};
+
+use crate::error::NotifyError;
+
+/// What to do with a notification that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Publish this event, then answer `success`.
+    Publish(Box<PaymentEventV1>),
+    /// Nothing happened to the trade yet (WAIT_BUYER_PAY): answer `success`, publish nothing, so
+    /// Alipay stops re-sending it.
+    Acknowledge {
+        notify_id: String,
+        out_trade_no: String,
+    },
+}
+
+/// Alipay's key plus the identity this receiver answers for.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    public_key: PublicKey,
+    sign_type: SignType,
+    app_id: String,
+    seller_id: Option<String>,
+}
+
+impl Verifier {
+    pub fn new(
+        public_key: PublicKey,
+        sign_type: SignType,
+        app_id: String,
+        seller_id: Option<String>,
+    ) -> Self {
+        Self {
+            public_key,
+            sign_type,
+            app_id,
+            seller_id,
+        }
+    }
+
+    /// Verifies `raw` (the exact request body) and decides. Never panics, whatever the bytes.
+    pub fn decide(&self, raw: &[u8], received_at: DateTime<Utc>) -> Result<Decision, NotifyError> {
+        let verified = notify::verify(raw, &self.public_key, self.sign_type)?;
+        let notification = TradeNotification::from_verified(&verified)?;
+
+        // Checked only after the signature: before it, the fields are anyone's words.
+        if notification.app_id != self.app_id {
+            return Err(NotifyError::ForeignAppId {
+                received: notification.app_id,
+            });
+        }
+        if let Some(expected) = &self.seller_id
+            && notification.seller_id.as_deref() != Some(expected.as_str())
+        {
+            return Err(NotifyError::ForeignSellerId {
+                received: notification.seller_id,
+            });
+        }
+
+        // The protocol crate decides what the notification means (refund fields first, a
+        // positive refund_fee only); the event's own classification is overridden with it so
+        // the routing key and the event's `kind` can never disagree with that decision.
+        let kind = match notification.kind() {
+            NotificationKind::Paid => EventKind::Paid,
+            NotificationKind::Closed => EventKind::Closed,
+            NotificationKind::Refunded => EventKind::Refunded,
+            NotificationKind::Waiting => {
+                return Ok(Decision::Acknowledge {
+                    notify_id: notification.notify_id,
+                    out_trade_no: notification.out_trade_no,
+                });
+            }
+        };
+        let mut event = PaymentEventV1::from_notification(notification.params, received_at)?;
+        event.kind = kind;
+        Ok(Decision::Publish(Box::new(event)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alipay::form;
+    use alipay::keys::PrivateKey;
+    use alipay::sign;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    const APP_ID: &str = "2021000000000001";
+    const SELLER_ID: &str = "2088102177846880";
+
+    fn key() -> &'static PrivateKey {
+        static KEY: OnceLock<PrivateKey> = OnceLock::new();
+        KEY.get_or_init(|| PrivateKey::generate().unwrap())
+    }
+
+    fn verifier(seller_id: Option<&str>) -> Verifier {
+        Verifier::new(
+            key().public_key(),
+            SignType::Rsa2,
+            APP_ID.into(),
+            seller_id.map(Into::into),
+        )
+    }
+
+    fn fields(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut fields = vec![
+            ("notify_id", "n-1"),
+            ("notify_time", "2024-01-01 12:00:06"),
+            ("app_id", APP_ID),
+            ("seller_id", SELLER_ID),
+            ("trade_no", "2024010122001400000000000001"),
+            ("out_trade_no", "O-1"),
+            ("trade_status", "TRADE_SUCCESS"),
+            ("total_amount", "88.88"),
+        ];
+        for (name, value) in extra {
+            match fields.iter_mut().find(|(n, _)| n == name) {
+                Some(field) => field.1 = value,
+                None => fields.push((name, value)),
+            }
+        }
+        fields
+    }
+
+    fn signed(fields: &[(&str, &str)]) -> String {
+        let content = sign::notification_content(fields.iter().copied());
+        let signature = sign::sign(key(), SignType::Rsa2, &content).unwrap();
+        let mut all = fields.to_vec();
+        all.push(("sign_type", "RSA2"));
+        all.push(("sign", &signature));
+        form::encode(all)
+    }
+
+    fn decide(verifier: &Verifier, body: &str) -> Result<Decision, NotifyError> {
+        verifier.decide(body.as_bytes(), Utc::now())
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let cases = [
+            (fields(&[]), EventKind::Paid),
+            (
+                fields(&[("trade_status", "TRADE_FINISHED")]),
+                EventKind::Paid,
+            ),
+            (
+                fields(&[("trade_status", "TRADE_CLOSED")]),
+                EventKind::Closed,
+            ),
+            (
+                fields(&[
+                    ("out_biz_no", "R-1"),
+                    ("refund_fee", "10.00"),
+                    ("gmt_refund", "2024-05-18 14:04:13.027"),
+                ]),
+                EventKind::Refunded,
+            ),
+            (
+                fields(&[("trade_status", "TRADE_CLOSED"), ("refund_fee", "88.88")]),
+                EventKind::Refunded,
+            ),
+            // A zero refund_fee is not a refund (the protocol crate's rule wins over the event's).
+            (fields(&[("refund_fee", "0.00")]), EventKind::Paid),
+        ];
+        for (fields, kind) in cases {
+            match decide(&verifier(None), &signed(&fields)).unwrap() {
+                Decision::Publish(event) => {
+                    assert_eq!(event.kind, kind, "{fields:?}");
+                    assert_eq!(event.params.len(), fields.len() + 2, "every field kept");
+                }
+                other => panic!("{fields:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn waiting_is_acknowledged_without_an_event() {
+        let body = signed(&fields(&[("trade_status", "WAIT_BUYER_PAY")]));
+        assert_eq!(
+            decide(&verifier(None), &body).unwrap(),
+            Decision::Acknowledge {
+                notify_id: "n-1".into(),
+                out_trade_no: "O-1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn identity_is_checked_after_the_signature() {
+        let foreign = signed(&fields(&[("app_id", "2021999999999999")]));
+        assert_eq!(
+            decide(&verifier(None), &foreign).unwrap_err().reason(),
+            "foreign_app_id"
+        );
+
+        let body = signed(&fields(&[]));
+        assert!(decide(&verifier(Some(SELLER_ID)), &body).is_ok());
+        let error = decide(&verifier(Some("2088000000000000")), &body).unwrap_err();
+        assert_eq!(error.reason(), "foreign_seller_id");
+        let without: Vec<_> = fields(&[])
+            .into_iter()
+            .filter(|(n, _)| *n != "seller_id")
+            .collect();
+        let error = decide(&verifier(Some(SELLER_ID)), &signed(&without)).unwrap_err();
+        assert_eq!(error.reason(), "foreign_seller_id");
+    }
+
+    #[test]
+    fn missing_or_bad_fields_are_named() {
+        let without: Vec<_> = fields(&[])
+            .into_iter()
+            .filter(|(n, _)| *n != "notify_id")
+            .collect();
+        assert_eq!(
+            decide(&verifier(None), &signed(&without))
+                .unwrap_err()
+                .reason(),
+            "missing_field"
+        );
+        let bad_amount = signed(&fields(&[("total_amount", "12.345")]));
+        assert_eq!(
+            decide(&verifier(None), &bad_amount).unwrap_err().reason(),
+            "invalid_amount"
+        );
+        let unknown_status = signed(&fields(&[("trade_status", "TRADE_PENDING")]));
+        assert_eq!(
+            decide(&verifier(None), &unknown_status)
+                .unwrap_err()
+                .reason(),
+            "invalid_field"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_never_publish(raw in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            prop_assert!(verifier(None).decide(&raw, Utc::now()).is_err());
+        }
+
+        #[test]
+        fn form_like_garbage_never_panics(body in "[a-z_=&%+0-9A-F]{0,300}") {
+            prop_assert!(verifier(None).decide(body.as_bytes(), Utc::now()).is_err());
+        }
+    }
+}

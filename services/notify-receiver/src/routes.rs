@@ -1,0 +1,309 @@
+//! HTTP: the notification endpoint, health, readiness, metrics, and the request-id middleware.
+
+use std::future::{Ready, ready};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, ContentType, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web::{self, BytesMut};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use chrono::Utc;
+use common::events::EventKind;
+use common::telemetry::{REQUEST_ID_HEADER, RequestId};
+use futures_util::StreamExt;
+use tracing::{Instrument, error, info, warn};
+use uuid::Uuid;
+
+use crate::error::{MAX_BODY_BYTES, NotifyError};
+use crate::metrics::Metrics;
+use crate::notification::{Decision, Verifier};
+use crate::publisher::Publisher;
+
+/// The only body that stops Alipay's retries: exactly these 7 bytes.
+pub const SUCCESS_BODY: &str = "success";
+
+/// What every handler shares (one per application, cloned into each worker as `web::Data`).
+#[derive(Debug)]
+pub struct AppState {
+    pub verifier: Verifier,
+    pub publisher: Publisher,
+    pub metrics: Metrics,
+}
+
+/// The request id of the current request, as set by [`request_id_middleware`].
+#[derive(Debug, Clone)]
+pub struct CurrentRequestId(pub RequestId);
+
+impl FromRequest for CurrentRequestId {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Always present behind the middleware; a fresh id keeps a mis-wired route traceable.
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(RequestId::generate);
+        ready(Ok(Self(id)))
+    }
+}
+
+/// Takes the caller's `x-request-id` when it is safe to echo (or makes one), opens the span every
+/// log line of the request is written in, and returns the id in the response.
+pub async fn request_id_middleware(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let incoming = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let id = RequestId::from_header_or_generate(incoming);
+    request.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.path());
+    let mut response = next.call(request).instrument(span).await?;
+    // A RequestId is visible ASCII by construction, so this conversion does not fail.
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(response)
+}
+
+/// What happened to a notification that was answered `success`.
+enum Handled {
+    Published {
+        kind: EventKind,
+        event_id: Uuid,
+        out_trade_no: String,
+        notify_id: String,
+    },
+    Acknowledged {
+        out_trade_no: String,
+        notify_id: String,
+    },
+}
+
+/// `POST <NOTIFY_PATH>`: verify, decide, publish with confirm, and only then `success`.
+#[tracing::instrument(name = "notification", skip_all, fields(request_id = %request_id.0))]
+pub async fn notify(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    request_id: CurrentRequestId,
+) -> Result<HttpResponse, NotifyError> {
+    match handle(&request, payload, &state, &request_id.0).await {
+        Ok(Handled::Published {
+            kind,
+            event_id,
+            out_trade_no,
+            notify_id,
+        }) => {
+            state.metrics.notification("published", kind.routing_key());
+            info!(%out_trade_no, %notify_id, %event_id, routing_key = kind.routing_key(), "notification published");
+            Ok(success())
+        }
+        Ok(Handled::Acknowledged {
+            out_trade_no,
+            notify_id,
+        }) => {
+            state.metrics.notification("acknowledged", "wait_buyer_pay");
+            info!(%out_trade_no, %notify_id, "WAIT_BUYER_PAY acknowledged, nothing published");
+            Ok(success())
+        }
+        Err(failure) => {
+            let (outcome, reason) = (failure.outcome(), failure.reason());
+            state.metrics.notification(outcome, reason);
+            match &failure {
+                // The verified string is what an operator compares with Alipay's; it is the
+                // notification's own data, never key material.
+                NotifyError::Verify(alipay::VerifyError::Mismatch { string_to_verify }) => {
+                    warn!(outcome, reason, string_to_verify = %truncated(string_to_verify), "notification rejected");
+                }
+                _ if outcome == "rejected" => {
+                    warn!(outcome, reason, error = %failure, "notification rejected")
+                }
+                _ => {
+                    error!(outcome, reason, error = %failure, "notification not published; answered fail")
+                }
+            }
+            Err(failure)
+        }
+    }
+}
+
+async fn handle(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    request_id: &RequestId,
+) -> Result<Handled, NotifyError> {
+    check_content_type(request.headers().get(header::CONTENT_TYPE))?;
+    let body = read_body(request, payload).await?;
+    match state.verifier.decide(&body, Utc::now())? {
+        Decision::Acknowledge {
+            notify_id,
+            out_trade_no,
+        } => Ok(Handled::Acknowledged {
+            out_trade_no,
+            notify_id,
+        }),
+        Decision::Publish(event) => {
+            state.publisher.publish(&event, request_id.as_str()).await?;
+            Ok(Handled::Published {
+                kind: event.kind,
+                event_id: event.event_id,
+                out_trade_no: event.out_trade_no,
+                notify_id: event.notify_id,
+            })
+        }
+    }
+}
+
+fn success() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType::plaintext())
+        .body(SUCCESS_BODY)
+}
+
+/// Alipay posts `application/x-www-form-urlencoded`, with `charset=utf-8` when it names one; a
+/// body in any other charset would not verify as the UTF-8 text Alipay signed.
+fn check_content_type(value: Option<&HeaderValue>) -> Result<(), NotifyError> {
+    let text = value
+        .map(|v| v.to_str().unwrap_or("(not ASCII)"))
+        .unwrap_or("(none)");
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    let refused = || NotifyError::UnsupportedContentType(text.chars().take(100).collect());
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(refused());
+    }
+    for parameter in parts {
+        let Some((name, value)) = parameter.split_once('=') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case("charset") {
+            let charset = value.trim().trim_matches('"');
+            if !(charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8")) {
+                return Err(refused());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the body, refusing more than [`MAX_BODY_BYTES`] before buffering it when the length is
+/// announced, and as soon as it is exceeded when it is not.
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<BytesMut, NotifyError> {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return Err(NotifyError::BodyTooLarge);
+    }
+    let mut body = BytesMut::with_capacity(announced.unwrap_or(4096).min(MAX_BODY_BYTES));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| NotifyError::BodyRead(error.to_string()))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(NotifyError::BodyTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn truncated(text: &str) -> &str {
+    const LIMIT: usize = 2048;
+    if text.len() <= LIMIT {
+        return text;
+    }
+    let mut end = LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `GET /healthz`: the process is up and serving.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType::plaintext())
+        .body("ok")
+}
+
+/// `GET /readyz`: a notification could be published right now.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.publisher.is_ready() {
+        HttpResponse::Ok()
+            .insert_header(ContentType::plaintext())
+            .body("ready")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(ContentType::plaintext())
+            .body("not ready: no RabbitMQ channel")
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, common::metrics::CONTENT_TYPE))
+        .body(state.metrics.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(value: &str) -> Result<(), NotifyError> {
+        check_content_type(Some(&HeaderValue::from_str(value).unwrap()))
+    }
+
+    #[test]
+    fn form_content_types_in_utf8_are_accepted() {
+        for accepted in [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "Application/X-WWW-Form-Urlencoded;charset=UTF-8",
+            "application/x-www-form-urlencoded; charset=\"utf-8\"",
+            "application/x-www-form-urlencoded; foo",
+        ] {
+            assert!(check(accepted).is_ok(), "{accepted}");
+        }
+    }
+
+    #[test]
+    fn other_content_types_and_charsets_are_refused() {
+        for refused in [
+            "",
+            "text/plain",
+            "application/json",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded; charset=gbk",
+            "application/x-www-form-urlencodedx",
+        ] {
+            assert_eq!(
+                check(refused).unwrap_err().reason(),
+                "unsupported_content_type",
+                "{refused}"
+            );
+        }
+        assert!(check_content_type(None).is_err());
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        let long = "支".repeat(1000);
+        let cut = truncated(&long);
+        assert!(cut.len() <= 2048 && cut.chars().all(|c| c == '支'));
+        assert_eq!(truncated("short"), "short");
+    }
+}
