@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against the real PostgreSQL and RabbitMQ (started if needed).
+# Runs every test: the workspace's unit, integration and end-to-end tests against the real
+# PostgreSQL and RabbitMQ (installed and started if needed), then the tests that restart the
+# broker (alone, so they cannot disturb the others), then the browser test in headless Chromium.
+#
+#   ./scripts/test.sh                 # everything
+#   SKIP_BROWSER=1 ./scripts/test.sh  # without the browser test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/coursepay-target}"
 bash scripts/ensure-services.sh
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
-cargo nextest run --workspace --no-fail-fast "$@"
+
+# 1. Everything that shares the broker politely, in parallel.
+cargo nextest run --workspace --no-fail-fast -E 'not binary(disruptive)'
+# 2. Tests that stop and restart RabbitMQ: alone and one at a time.
+cargo nextest run -p e2e --no-fail-fast --test-threads 1 -E 'binary(disruptive)'
+# 3. A buyer in a real browser.
+if [ -z "${SKIP_BROWSER:-}" ]; then
+  bash tests/browser/run.sh
+fi

@@ -1,0 +1,179 @@
+//! A buyer's payment through the whole system, and the ways a notification can go wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use e2e::{System, SystemConfig, eventually};
+use serde_json::json;
+
+const BUYER: &str = "42";
+
+/// Every delivery attempt of every notification the sandbox sent for a trade.
+fn attempts(trade: &serde_json::Value) -> Vec<serde_json::Value> {
+    trade["notifications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|notification| {
+            notification["attempts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Attempts the merchant answered `success`.
+fn acknowledged_copies(trade: &serde_json::Value) -> usize {
+    attempts(trade)
+        .iter()
+        .filter(|attempt| attempt["acknowledged"] == true)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_becomes_paid_through_the_notification() {
+    // Arrange
+    let system = System::start().await;
+    let out_trade_no = system.buy(BUYER).await;
+    assert_eq!(system.status_of(BUYER, &out_trade_no).await, 0);
+
+    // Act: the buyer pays; Alipay notifies; the receiver publishes; the consumer applies it.
+    system.pay(&out_trade_no).await;
+
+    // Assert
+    system.wait_until_paid(BUYER, &out_trade_no).await;
+    let order = system.order_of(BUYER, &out_trade_no).await;
+    let trade = system.trade(&out_trade_no).await;
+    assert_eq!(order["trade_no"], trade["trade_no"], "{order} vs {trade}");
+    assert!(order["pay_time"].is_string(), "{order}");
+    eventually("Alipay was answered `success`", || async {
+        let trade = system.trade(&out_trade_no).await;
+        acknowledged_copies(&trade) >= 1
+    })
+    .await;
+    assert_eq!(system.payment_events(&out_trade_no).await, 1);
+    system.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_notification_is_recovered_from_the_return_page() {
+    // Arrange: Alipay's notification never arrives.
+    let system = System::start().await;
+    let out_trade_no = system.buy(BUYER).await;
+    system.faults(json!({"notify": {"drop": 1}})).await;
+
+    // Act: the buyer pays and the browser comes back with the signed return parameters.
+    let return_url = system.pay(&out_trade_no).await;
+    let query = return_url.split_once('?').map(|(_, q)| q).unwrap();
+    let reply: serde_json::Value = system
+        .http
+        .get(system.order_url(&format!("/order/success/?{query}")))
+        .header("authorization", format!("jwt {}", system.token(BUYER)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Assert: the return page asked Alipay (QueryTrade) and the order is paid.
+    assert_eq!(reply["code"], 1, "{reply}");
+    assert_eq!(system.status_of(BUYER, &out_trade_no).await, 1);
+    system.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_notification_is_recovered_by_the_expiry_sweep() {
+    // Arrange: a sweep every 200 ms, and no notification.
+    let system = System::start_with(SystemConfig {
+        sweep_interval: "200ms",
+        ..SystemConfig::default()
+    })
+    .await;
+    let out_trade_no = system.buy(BUYER).await;
+    system.faults(json!({"notify": {"drop": 1}})).await;
+
+    // Act: paid at Alipay, but nobody tells the order service.
+    system.pay(&out_trade_no).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(system.status_of(BUYER, &out_trade_no).await, 0);
+
+    // Assert: at expiry the sweep asks Alipay before closing, and finds it paid.
+    system.expire_now(&out_trade_no).await;
+    system.wait_until_paid(BUYER, &out_trade_no).await;
+    let order = system.order_of(BUYER, &out_trade_no).await;
+    assert_ne!(order["needs_refund"], true, "{order}");
+    system.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaid_order_is_closed_at_expiry() {
+    // Arrange
+    let system = System::start_with(SystemConfig {
+        sweep_interval: "200ms",
+        ..SystemConfig::default()
+    })
+    .await;
+    let out_trade_no = system.buy(BUYER).await;
+
+    // Act: nobody pays before the order's time runs out.
+    system.expire_now(&out_trade_no).await;
+    eventually("the order timed out", || async {
+        system.status_of(BUYER, &out_trade_no).await == 3
+    })
+    .await;
+
+    // Assert: the trade was closed at Alipay too, so a late payment cannot happen there.
+    let trade = system.trade(&out_trade_no).await;
+    assert_eq!(trade["status"], "TRADE_CLOSED", "{trade}");
+    system.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_sent_eight_times_pays_once() {
+    // Arrange: every notification goes out eight times with the same notify_id.
+    let system = System::start().await;
+    let out_trade_no = system.buy(BUYER).await;
+    system.faults(json!({"notify": {"repeat": 8}})).await;
+
+    // Act
+    system.pay(&out_trade_no).await;
+
+    // Assert: all eight were answered `success`, one transition happened, one event stored.
+    system.wait_until_paid(BUYER, &out_trade_no).await;
+    eventually("all eight copies were acknowledged", || async {
+        let trade = system.trade(&out_trade_no).await;
+        acknowledged_copies(&trade) >= 8
+    })
+    .await;
+    assert_eq!(system.payment_events(&out_trade_no).await, 1);
+    assert_eq!(system.dead_letters().await, 0);
+    system.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_notification_never_pays() {
+    // Arrange: notifications carry a signature of other content.
+    let system = System::start().await;
+    let out_trade_no = system.buy(BUYER).await;
+    system
+        .faults(json!({"notify": {"tamper_sign": true}}))
+        .await;
+
+    // Act
+    system.pay(&out_trade_no).await;
+
+    // Assert: the receiver refused it (Alipay saw `fail`), and the order is still unpaid.
+    eventually("the forged notification was refused", || async {
+        let trade = system.trade(&out_trade_no).await;
+        attempts(&trade)
+            .iter()
+            .any(|attempt| attempt["http_status"] == 400)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(system.status_of(BUYER, &out_trade_no).await, 0);
+    assert_eq!(system.payment_events(&out_trade_no).await, 0);
+    system.shut_down().await;
+}
