@@ -95,7 +95,7 @@ log "starting payment-gateway on :$GATEWAY_PORT"
 start payment-gateway "http://127.0.0.1:$GATEWAY_METRICS_PORT/readyz" \
   BIND_ADDR="127.0.0.1:$GATEWAY_PORT" METRICS_ADDR="127.0.0.1:$GATEWAY_METRICS_PORT" \
   ALIPAY_APP_ID=$APP_ID \
-  ALIPAY_APP_PRIVATE_KEY_FILE="$state/keys/app_private_key.pem" \
+  ALIPAY_APP_PRIVATE_KEY_FILE="$state/keys/app_private_key_pkcs8.pem" \
   ALIPAY_PUBLIC_KEY_FILE="$state/sandbox/alipay_public_key.pem" \
   ALIPAY_GATEWAY="http://127.0.0.1:$SANDBOX_PORT/gateway.do" \
   ALIPAY_NOTIFY_URL="http://127.0.0.1:$NOTIFY_PORT/alipay/notify" \

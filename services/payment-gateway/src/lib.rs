@@ -1,1 +1,26 @@
-//! The gRPC service that alone holds the merchant key: signs Alipay requests and calls Alipay's server APIs.
+//! payment-gateway: the gRPC service that alone holds the merchant key. It signs Alipay pay
+//! links and calls Alipay's server APIs for the order service, verifying every answer.
+//!
+//! Modules, from the edge inwards:
+//! - [`settings`]: environment variables (or code), validated at start-up, and the `--help` text;
+//! - [`startup`]: [`Application`] wires the gRPC server (gateway, health, reflection) and the
+//!   small HTTP side together and orders the shutdown; [`RunningGateway`] for tests;
+//! - [`service`]: the seven RPCs on the `alipay` crate, with retries for idempotent calls;
+//! - [`signing`]: the FIFO pool of threads that sign pay links;
+//! - [`error`]: the one error enum, mapped to `tonic::Status` in one place;
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`;
+//! - [`metrics`]: the Prometheus registry;
+//! - [`keygen`]: the `keygen` subcommand (a new app key pair in the key tool's formats).
+
+pub mod error;
+pub mod http;
+pub mod keygen;
+pub mod metrics;
+pub mod service;
+pub mod settings;
+pub mod signing;
+pub mod startup;
+
+pub use error::GatewayError;
+pub use settings::{RetryPolicy, Settings};
+pub use startup::{Application, RunError, RunningGateway, StartupError};

@@ -1,0 +1,727 @@
+//! Configuration: from environment variables (validated once at start-up, errors naming the
+//! variable) or built in code ([`Settings::new`] and the `with_*` methods, for tests and for the
+//! order service's tests, which run a gateway in-process).
+//!
+//! [`ENVIRONMENT_HELP`] is what `payment-gateway --help` lists; keep it in step with
+//! [`Settings::from_env`] and the README's configuration table.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use alipay::keys::{PrivateKey, PublicKey};
+use alipay::request::{Gateway, RequestSigner};
+use alipay::sign::SignType;
+use alipay::{AlipayConfig, KeyError};
+use common::config::{ConfigError, Env, ExposeSecret, format_duration};
+
+pub const DEFAULT_BIND_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50051);
+pub const DEFAULT_METRICS_ADDR: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9090);
+/// `ALIPAY_GATEWAY` when unset: the project's own alipay-sandbox on its default port, so a local
+/// run never reaches a real Alipay by accident (production must be asked for by name).
+pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:8090/gateway.do";
+/// Alipay usually answers in well under a second; past this the outcome is unknown anyway, and
+/// the order service's own deadline (its `PAYMENT_GATEWAY_TIMEOUT`) must cover retries too.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Attempts per idempotent call, the first included.
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+/// First backoff; each later one doubles, up to [`MAX_RETRY_BACKOFF`].
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(2);
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The environment section of `payment-gateway --help`.
+pub const ENVIRONMENT_HELP: &str = "\
+ENVIRONMENT (an empty value counts as unset; durations are written 500ms, 5s, 1m):
+  ALIPAY_APP_ID              your app id (APPID), e.g. 2021000000000001              [required]
+  ALIPAY_APP_PRIVATE_KEY     the app private key that signs requests: PKCS#1 or PKCS#8, PEM or
+  ALIPAY_APP_PRIVATE_KEY_FILE  bare base64 (as `payment-gateway keygen` or Alipay's key tool
+                             writes it), or a path to a file holding it; set exactly one [required]
+  ALIPAY_PUBLIC_KEY          Alipay's public key (\"支付宝公钥\" in the console, NOT your app public
+  ALIPAY_PUBLIC_KEY_FILE       key): SPKI or PKCS#1, PEM or bare base64, or a file; set one [required]
+  ALIPAY_GATEWAY             production (https://openapi.alipay.com/gateway.do), sandbox (Alipay's
+                             hosted sandbox, https://openapi-sandbox.dl.alipaydev.com/gateway.do),
+                             or an http(s) URL ending in /gateway.do
+                                          [default: http://127.0.0.1:8090/gateway.do, the local
+                                           alipay-sandbox service]
+  ALIPAY_PAY_LINK_GATEWAY    the gateway.do that pay links (followed by the buyer's browser) point
+                             at, when the browser reaches Alipay by another address than this
+                             service (e.g. localhost vs a compose service name); same forms as
+                             ALIPAY_GATEWAY                          [default: ALIPAY_GATEWAY]
+  ALIPAY_SIGN_TYPE           RSA2 (SHA256withRSA) or RSA (SHA1withRSA, legacy)    [default: RSA2]
+  ALIPAY_NOTIFY_URL          default notify_url of pay links (a call may override it) [default: none]
+  ALIPAY_RETURN_URL          default return_url of pay links (a call may override it) [default: none]
+  ALIPAY_PAY_EXPIRY          pay links without a time_expire expire this long after signing
+                                                            [default: none, Alipay's own (15 days)]
+  ALIPAY_HTTP_TIMEOUT        longest wait for one Alipay call, connecting included    [default: 5s]
+  ALIPAY_CONNECT_TIMEOUT     longest wait to connect to Alipay                        [default: 2s]
+  ALIPAY_RETRY_ATTEMPTS      attempts (first included, 1-10) for calls safe to repeat: queries,
+                             refund queries, bill URLs, and refunds (same out_request_no) [default: 3]
+  ALIPAY_RETRY_BACKOFF       wait before the first retry; doubles each time, at most 2s [default: 100ms]
+  BIND_ADDR                  host:port of the gRPC server                  [default: 0.0.0.0:50051]
+  METRICS_ADDR               host:port of /healthz, /readyz and /metrics, or `off`
+                                                                            [default: 0.0.0.0:9090]
+  SHUTDOWN_TIMEOUT           on SIGTERM, how long in-flight calls may take to finish  [default: 30s]
+  SIGNING_THREADS            threads that sign pay links, fed in arrival order (1-256)
+                                                                [default: the number of CPUs]
+  RUST_LOG                   log filter (JSON logs on stdout)                       [default: info]
+";
+
+/// Everything the gateway needs. Keys never print: `PrivateKey`'s `Debug` shows only the public
+/// half's fingerprint.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub app_id: String,
+    pub app_private_key: PrivateKey,
+    pub alipay_public_key: PublicKey,
+    pub gateway: Gateway,
+    /// Where the pay links the browser follows point, when it differs from `gateway` (a
+    /// compose network: the gateway reaches `alipay-sandbox:8090`, the browser `localhost:8090`).
+    pub pay_link_gateway: Option<Gateway>,
+    pub sign_type: SignType,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+    /// Added to "now" for pay links that carry no `time_expire`; `None` leaves it to Alipay.
+    pub pay_expiry: Option<Duration>,
+    pub http_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Only read by `main`, which binds it; [`crate::Application::build`] takes listeners.
+    pub bind_addr: SocketAddr,
+    /// `None`: no HTTP side (`METRICS_ADDR=off`).
+    pub metrics_addr: Option<SocketAddr>,
+    pub shutdown_timeout: Duration,
+    /// Threads that sign pay links (one FIFO queue in front of them).
+    pub signing_threads: usize,
+}
+
+/// How idempotent calls are retried: bounded attempts, exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retry).
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+impl RetryPolicy {
+    pub const NONE: RetryPolicy = RetryPolicy {
+        attempts: 1,
+        backoff: Duration::ZERO,
+    };
+
+    /// The wait before attempt `attempt` (2 = the first retry).
+    pub fn delay_before(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(2).min(16);
+        self.backoff
+            .saturating_mul(1 << doublings)
+            .min(MAX_RETRY_BACKOFF)
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: DEFAULT_RETRY_ATTEMPTS,
+            backoff: DEFAULT_RETRY_BACKOFF,
+        }
+    }
+}
+
+impl Settings {
+    /// Settings for one app with every default: RSA2, no default notify/return URL, 5 s HTTP
+    /// timeout, 3 attempts for idempotent calls. `gateway_url` is the full URL of `gateway.do`
+    /// (e.g. an in-process sandbox's `gateway_url()`), or `production` / `sandbox`.
+    ///
+    /// The keys are checked against each other by [`crate::Application::build`].
+    pub fn new(
+        app_id: impl Into<String>,
+        app_private_key: PrivateKey,
+        alipay_public_key: PublicKey,
+        gateway_url: impl Into<String>,
+    ) -> Self {
+        let gateway_url = gateway_url.into();
+        let gateway = gateway_url.parse().unwrap_or(Gateway::Custom(gateway_url));
+        Settings {
+            app_id: app_id.into(),
+            app_private_key,
+            alipay_public_key,
+            gateway,
+            pay_link_gateway: None,
+            sign_type: SignType::Rsa2,
+            notify_url: None,
+            return_url: None,
+            pay_expiry: None,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            retry: RetryPolicy::default(),
+            bind_addr: DEFAULT_BIND_ADDR,
+            metrics_addr: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            signing_threads: default_signing_threads(),
+        }
+    }
+
+    /// The default `notify_url` of pay links.
+    pub fn with_notify_url(mut self, url: impl Into<String>) -> Self {
+        self.notify_url = Some(url.into());
+        self
+    }
+
+    /// The default `return_url` of pay links.
+    pub fn with_return_url(mut self, url: impl Into<String>) -> Self {
+        self.return_url = Some(url.into());
+        self
+    }
+
+    /// The `gateway.do` that pay links point at, when the browser reaches Alipay by another
+    /// address than this service does (`production`, `sandbox` or a URL, like `gateway_url`).
+    pub fn with_pay_link_gateway(mut self, gateway_url: impl Into<String>) -> Self {
+        let gateway_url = gateway_url.into();
+        self.pay_link_gateway = Some(gateway_url.parse().unwrap_or(Gateway::Custom(gateway_url)));
+        self
+    }
+
+    /// The gateway pay links point at.
+    pub fn pay_link_gateway(&self) -> &Gateway {
+        self.pay_link_gateway.as_ref().unwrap_or(&self.gateway)
+    }
+
+    pub fn with_sign_type(mut self, sign_type: SignType) -> Self {
+        self.sign_type = sign_type;
+        self
+    }
+
+    /// The whole-call and the connect timeout of Alipay calls.
+    pub fn with_http_timeouts(mut self, timeout: Duration, connect_timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self.connect_timeout = connect_timeout;
+        self
+    }
+
+    /// How idempotent calls are retried ([`RetryPolicy::NONE`] to never retry).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = RetryPolicy {
+            attempts: retry.attempts.max(1),
+            ..retry
+        };
+        self
+    }
+
+    /// Pay links without a `time_expire` expire this long after signing.
+    pub fn with_pay_expiry(mut self, expiry: Duration) -> Self {
+        self.pay_expiry = Some(expiry);
+        self
+    }
+
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Threads that sign pay links (at least 1).
+    pub fn with_signing_threads(mut self, threads: usize) -> Self {
+        self.signing_threads = threads.max(1);
+        self
+    }
+
+    /// Reads and validates every variable; the first problem found is returned, naming its
+    /// variable. Key problems are described in words, never by quoting the key.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let app_id: String = env.required("ALIPAY_APP_ID")?;
+        let app_id = app_id.trim().to_owned();
+        if !(1..=32).contains(&app_id.len()) || !app_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::new(
+                "ALIPAY_APP_ID",
+                "must be the app's numeric APPID, such as 2021000000000001",
+            ));
+        }
+
+        let private_text = env
+            .secret_or_file("ALIPAY_APP_PRIVATE_KEY")?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "ALIPAY_APP_PRIVATE_KEY",
+                    "is required but not set (set it, or ALIPAY_APP_PRIVATE_KEY_FILE)",
+                )
+            })?;
+        let app_private_key =
+            PrivateKey::from_text(private_text.expose_secret()).map_err(|error| {
+                ConfigError::new(
+                    "ALIPAY_APP_PRIVATE_KEY",
+                    format!("is not a usable private key: {error}"),
+                )
+            })?;
+
+        let public_text = env.text_or_file("ALIPAY_PUBLIC_KEY")?.ok_or_else(|| {
+            ConfigError::new(
+                "ALIPAY_PUBLIC_KEY",
+                "is required but not set (set it, or ALIPAY_PUBLIC_KEY_FILE)",
+            )
+        })?;
+        let alipay_public_key =
+            PublicKey::alipay_key_for(&public_text, &app_private_key).map_err(|error| {
+                let problem = match error {
+                    KeyError::AppKeyConfiguredAsAlipayKey => error.to_string(),
+                    other => format!("is not a usable public key: {other}"),
+                };
+                ConfigError::new("ALIPAY_PUBLIC_KEY", problem)
+            })?;
+
+        let gateway = env
+            .optional::<Gateway>("ALIPAY_GATEWAY")?
+            .unwrap_or_else(|| Gateway::Custom(DEFAULT_GATEWAY_URL.to_owned()));
+        let pay_link_gateway = env.optional::<Gateway>("ALIPAY_PAY_LINK_GATEWAY")?;
+        let sign_type = env.or("ALIPAY_SIGN_TYPE", SignType::Rsa2)?;
+        let notify_url = optional_url(env, "ALIPAY_NOTIFY_URL")?;
+        let return_url = optional_url(env, "ALIPAY_RETURN_URL")?;
+        let pay_expiry = env.optional_with("ALIPAY_PAY_EXPIRY", common::config::parse_duration)?;
+        if pay_expiry.is_some_and(|expiry| expiry < Duration::from_secs(60)) {
+            return Err(ConfigError::new(
+                "ALIPAY_PAY_EXPIRY",
+                "must be at least 1m (Alipay's smallest timeout)",
+            ));
+        }
+
+        let http_timeout = positive(env, "ALIPAY_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT)?;
+        let connect_timeout = positive(env, "ALIPAY_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)?;
+        let attempts = env.or("ALIPAY_RETRY_ATTEMPTS", DEFAULT_RETRY_ATTEMPTS)?;
+        if !(1..=10).contains(&attempts) {
+            return Err(ConfigError::new(
+                "ALIPAY_RETRY_ATTEMPTS",
+                "must be between 1 (no retry) and 10",
+            ));
+        }
+        let backoff = env.duration_or("ALIPAY_RETRY_BACKOFF", DEFAULT_RETRY_BACKOFF)?;
+        if backoff > MAX_RETRY_BACKOFF {
+            return Err(ConfigError::new(
+                "ALIPAY_RETRY_BACKOFF",
+                "must be at most 2s (retries must fit in the caller's deadline)",
+            ));
+        }
+
+        let bind_addr = env.socket_addr_or("BIND_ADDR", DEFAULT_BIND_ADDR)?;
+        let metrics_addr = match env.text("METRICS_ADDR")?.as_deref().map(str::trim) {
+            Some("off") => None,
+            _ => Some(env.socket_addr_or("METRICS_ADDR", DEFAULT_METRICS_ADDR)?),
+        };
+        let shutdown_timeout = env.duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?;
+        let signing_threads = env.or("SIGNING_THREADS", default_signing_threads())?;
+        if !(1..=256).contains(&signing_threads) {
+            return Err(ConfigError::new(
+                "SIGNING_THREADS",
+                "must be between 1 and 256",
+            ));
+        }
+
+        Ok(Settings {
+            app_id,
+            app_private_key,
+            alipay_public_key,
+            gateway,
+            pay_link_gateway,
+            sign_type,
+            notify_url,
+            return_url,
+            pay_expiry,
+            http_timeout,
+            connect_timeout,
+            retry: RetryPolicy { attempts, backoff },
+            bind_addr,
+            metrics_addr,
+            shutdown_timeout,
+            signing_threads,
+        })
+    }
+
+    /// Checks what [`Settings::new`] cannot: the keys against each other, the URLs.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.alipay_public_key
+            .ensure_not_app_key(&self.app_private_key)
+            .map_err(SettingsError::AlipayKeyIsAppKey)?;
+        for (name, url) in [
+            ("notify_url", &self.notify_url),
+            ("return_url", &self.return_url),
+        ] {
+            if let Some(url) = url
+                && !is_pay_url(url)
+            {
+                return Err(SettingsError::Url {
+                    name,
+                    url: url.clone(),
+                });
+            }
+        }
+        for gateway in [&self.gateway, self.pay_link_gateway()] {
+            if !is_gateway_url(gateway.url()) {
+                return Err(SettingsError::Gateway(gateway.url().to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The alipay client's view.
+    pub fn alipay_config(&self) -> AlipayConfig {
+        AlipayConfig {
+            signer: RequestSigner::new(
+                self.app_id.clone(),
+                self.app_private_key.clone(),
+                self.sign_type,
+            ),
+            alipay_public_key: self.alipay_public_key.clone(),
+            gateway: self.gateway.clone(),
+            timeout: self.http_timeout,
+            connect_timeout: self.connect_timeout,
+        }
+    }
+
+    /// One line for the start-up log: fingerprints, never keys.
+    pub fn summary(&self) -> String {
+        format!(
+            "app_id={} gateway={} pay_link_gateway={} sign_type={} notify_url={} return_url={} pay_expiry={} \
+             http_timeout={} connect_timeout={} retry_attempts={} retry_backoff={} \
+             signing_threads={} app_public_key={} alipay_public_key={}",
+            self.app_id,
+            self.gateway.url(),
+            self.pay_link_gateway().url(),
+            self.sign_type,
+            self.notify_url.as_deref().unwrap_or("(none)"),
+            self.return_url.as_deref().unwrap_or("(none)"),
+            self.pay_expiry
+                .map_or_else(|| "(alipay's)".to_owned(), format_duration),
+            format_duration(self.http_timeout),
+            format_duration(self.connect_timeout),
+            self.retry.attempts,
+            format_duration(self.retry.backoff),
+            self.signing_threads,
+            self.app_private_key.public_key().fingerprint(),
+            self.alipay_public_key.fingerprint(),
+        )
+    }
+}
+
+/// One signing thread per core: signing is pure CPU.
+pub fn default_signing_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// What [`Settings::validate`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("ALIPAY_PUBLIC_KEY: {0}")]
+    AlipayKeyIsAppKey(KeyError),
+    #[error(
+        "default {name} {url:?} must be an http(s) URL of at most 256 characters without '?', '#' or spaces"
+    )]
+    Url { name: &'static str, url: String },
+    #[error("ALIPAY_GATEWAY (or ALIPAY_PAY_LINK_GATEWAY) {0:?} must be an http(s) URL")]
+    Gateway(String),
+}
+
+fn is_gateway_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && !url.contains(['?', '#', ' '])
+}
+
+/// Alipay's rule for `notify_url`/`return_url` (as the alipay crate checks them per request).
+fn is_pay_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 256
+        && !url.contains(['?', ' ', '#'])
+}
+
+fn optional_url(env: &Env, name: &str) -> Result<Option<String>, ConfigError> {
+    env.optional_with(name, |text| {
+        if is_pay_url(text) {
+            Ok(text.to_owned())
+        } else {
+            Err("must be an http(s) URL of at most 256 characters without '?', '#' or spaces")
+        }
+    })
+}
+
+fn positive(env: &Env, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    let value = env.duration_or(name, default)?;
+    if value.is_zero() {
+        return Err(ConfigError::new(name, "must be longer than 0s"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP_PRIVATE: &str =
+        include_str!("../../../crates/alipay/tests/vectors/keys/app_private_pkcs1.pem");
+    const APP_PUBLIC: &str =
+        include_str!("../../../crates/alipay/tests/vectors/keys/app_public.pem");
+    const ALIPAY_PUBLIC: &str =
+        include_str!("../../../crates/alipay/tests/vectors/keys/alipay_public.pem");
+
+    fn env(extra: &[(&str, &str)]) -> Env {
+        let mut pairs = vec![
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_APP_PRIVATE_KEY", APP_PRIVATE),
+            ("ALIPAY_PUBLIC_KEY", ALIPAY_PUBLIC),
+        ];
+        for (name, value) in extra {
+            pairs.retain(|(n, _)| n != name);
+            pairs.push((name, value));
+        }
+        Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let settings = Settings::from_env(&env(&[])).unwrap();
+        assert_eq!(settings.bind_addr.to_string(), "0.0.0.0:50051");
+        assert_eq!(settings.metrics_addr, Some(DEFAULT_METRICS_ADDR));
+        assert_eq!(settings.gateway.url(), DEFAULT_GATEWAY_URL);
+        assert_eq!(settings.pay_link_gateway(), &settings.gateway);
+        assert_eq!(settings.sign_type, SignType::Rsa2);
+        assert_eq!(settings.notify_url, None);
+        assert_eq!(settings.return_url, None);
+        assert_eq!(settings.pay_expiry, None);
+        assert_eq!(settings.http_timeout, DEFAULT_HTTP_TIMEOUT);
+        assert_eq!(settings.retry, RetryPolicy::default());
+        assert_eq!(settings.signing_threads, default_signing_threads());
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let settings = Settings::from_env(&env(&[
+            ("ALIPAY_GATEWAY", "production"),
+            (
+                "ALIPAY_PAY_LINK_GATEWAY",
+                "http://localhost:8090/gateway.do",
+            ),
+            ("ALIPAY_SIGN_TYPE", "RSA"),
+            ("ALIPAY_NOTIFY_URL", "https://pay.example.com/alipay/notify"),
+            (
+                "ALIPAY_RETURN_URL",
+                "https://shop.example.com/order/success/",
+            ),
+            ("ALIPAY_PAY_EXPIRY", "30m"),
+            ("ALIPAY_HTTP_TIMEOUT", "800ms"),
+            ("ALIPAY_CONNECT_TIMEOUT", "300ms"),
+            ("ALIPAY_RETRY_ATTEMPTS", "1"),
+            ("ALIPAY_RETRY_BACKOFF", "50ms"),
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("METRICS_ADDR", "off"),
+            ("SHUTDOWN_TIMEOUT", "5s"),
+            ("SIGNING_THREADS", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.gateway, Gateway::Production);
+        assert_eq!(
+            settings.pay_link_gateway().url(),
+            "http://localhost:8090/gateway.do"
+        );
+        assert_eq!(settings.sign_type, SignType::Rsa);
+        assert_eq!(
+            settings.notify_url.as_deref(),
+            Some("https://pay.example.com/alipay/notify")
+        );
+        assert_eq!(
+            settings.return_url.as_deref(),
+            Some("https://shop.example.com/order/success/")
+        );
+        assert_eq!(settings.pay_expiry, Some(Duration::from_secs(1800)));
+        assert_eq!(settings.http_timeout, Duration::from_millis(800));
+        assert_eq!(settings.connect_timeout, Duration::from_millis(300));
+        assert_eq!(settings.retry.attempts, 1);
+        assert_eq!(settings.retry.backoff, Duration::from_millis(50));
+        assert_eq!(settings.bind_addr.to_string(), "127.0.0.1:0");
+        assert_eq!(settings.metrics_addr, None);
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(settings.signing_threads, 3);
+        let sandbox = Settings::from_env(&env(&[("ALIPAY_GATEWAY", "sandbox")])).unwrap();
+        assert_eq!(sandbox.gateway, Gateway::Sandbox);
+        let url =
+            Settings::from_env(&env(&[("ALIPAY_GATEWAY", "http://sbx:8090/gateway.do")])).unwrap();
+        assert_eq!(url.gateway.url(), "http://sbx:8090/gateway.do");
+    }
+
+    #[test]
+    fn keys_load_from_files_in_every_format() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/alipay/tests/vectors/keys");
+        for private in [
+            "app_private_pkcs1.pem",
+            "app_private_pkcs8.pem",
+            "app_private_pkcs1.b64",
+            "app_private_pkcs8.b64",
+        ] {
+            for public in [
+                "alipay_public.pem",
+                "alipay_public.b64",
+                "alipay_public_pkcs1.pem",
+            ] {
+                let private_path = dir.join(private).display().to_string();
+                let public_path = dir.join(public).display().to_string();
+                let settings = Settings::from_env(&Env::from_pairs([
+                    ("ALIPAY_APP_ID", "2021000000000001"),
+                    ("ALIPAY_APP_PRIVATE_KEY_FILE", private_path.as_str()),
+                    ("ALIPAY_PUBLIC_KEY_FILE", public_path.as_str()),
+                ]))
+                .unwrap_or_else(|e| panic!("{private} + {public}: {e}"));
+                assert_eq!(
+                    settings.app_private_key.public_key(),
+                    PublicKey::from_text(APP_PUBLIC).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("ALIPAY_APP_ID", "abc")], "ALIPAY_APP_ID"),
+            (
+                &[("ALIPAY_APP_PRIVATE_KEY", "not a key")],
+                "ALIPAY_APP_PRIVATE_KEY",
+            ),
+            (
+                &[("ALIPAY_APP_PRIVATE_KEY", ALIPAY_PUBLIC)],
+                "ALIPAY_APP_PRIVATE_KEY",
+            ),
+            (
+                &[("ALIPAY_APP_PRIVATE_KEY_FILE", "/nonexistent")],
+                "ALIPAY_APP_PRIVATE_KEY",
+            ),
+            (&[("ALIPAY_PUBLIC_KEY", "MIIB")], "ALIPAY_PUBLIC_KEY"),
+            (&[("ALIPAY_PUBLIC_KEY", APP_PRIVATE)], "ALIPAY_PUBLIC_KEY"),
+            (
+                &[("ALIPAY_GATEWAY", "openapi.alipay.com")],
+                "ALIPAY_GATEWAY",
+            ),
+            (&[("ALIPAY_SIGN_TYPE", "HMAC")], "ALIPAY_SIGN_TYPE"),
+            (&[("ALIPAY_NOTIFY_URL", "ftp://x")], "ALIPAY_NOTIFY_URL"),
+            (
+                &[("ALIPAY_RETURN_URL", "https://x/?a=1")],
+                "ALIPAY_RETURN_URL",
+            ),
+            (&[("ALIPAY_PAY_EXPIRY", "10s")], "ALIPAY_PAY_EXPIRY"),
+            (&[("ALIPAY_HTTP_TIMEOUT", "5")], "ALIPAY_HTTP_TIMEOUT"),
+            (&[("ALIPAY_HTTP_TIMEOUT", "0s")], "ALIPAY_HTTP_TIMEOUT"),
+            (
+                &[("ALIPAY_CONNECT_TIMEOUT", "0ms")],
+                "ALIPAY_CONNECT_TIMEOUT",
+            ),
+            (&[("ALIPAY_RETRY_ATTEMPTS", "0")], "ALIPAY_RETRY_ATTEMPTS"),
+            (&[("ALIPAY_RETRY_ATTEMPTS", "11")], "ALIPAY_RETRY_ATTEMPTS"),
+            (&[("ALIPAY_RETRY_BACKOFF", "3s")], "ALIPAY_RETRY_BACKOFF"),
+            (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
+            (&[("METRICS_ADDR", "nowhere")], "METRICS_ADDR"),
+            (&[("SHUTDOWN_TIMEOUT", "x")], "SHUTDOWN_TIMEOUT"),
+            (&[("SIGNING_THREADS", "0")], "SIGNING_THREADS"),
+        ];
+        for (extra, variable) in cases {
+            let error = Settings::from_env(&env(extra)).unwrap_err();
+            assert_eq!(&error.variable, variable, "{extra:?}: {error}");
+        }
+        let missing = Settings::from_env(&Env::from_pairs([("ALIPAY_APP_ID", "1")])).unwrap_err();
+        assert_eq!(missing.variable, "ALIPAY_APP_PRIVATE_KEY");
+        let both = Settings::from_env(&env(&[("ALIPAY_PUBLIC_KEY_FILE", "/x")])).unwrap_err();
+        assert_eq!(both.variable, "ALIPAY_PUBLIC_KEY");
+    }
+
+    #[test]
+    fn our_own_public_key_as_alipay_key_is_named() {
+        let error = Settings::from_env(&env(&[("ALIPAY_PUBLIC_KEY", APP_PUBLIC)])).unwrap_err();
+        assert_eq!(error.variable, "ALIPAY_PUBLIC_KEY");
+        assert!(
+            error.to_string().contains("your own app public key"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn keys_never_reach_messages_or_debug_output() {
+        let settings = Settings::from_env(&env(&[])).unwrap();
+        let body: String = APP_PRIVATE.lines().nth(3).unwrap().to_owned();
+        assert!(!format!("{settings:?}").contains(&body));
+        assert!(!settings.summary().contains(&body));
+        // A private key pasted where the public one goes is described, not quoted.
+        let error = Settings::from_env(&env(&[("ALIPAY_PUBLIC_KEY", APP_PRIVATE)])).unwrap_err();
+        assert!(!error.to_string().contains(&body), "{error}");
+        let broken = APP_PRIVATE.replace(&body, "");
+        let error = Settings::from_env(&env(&[("ALIPAY_APP_PRIVATE_KEY", &broken)])).unwrap_err();
+        assert!(
+            !error
+                .to_string()
+                .contains(&APP_PRIVATE.lines().nth(4).unwrap()[..40]),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn validate_catches_what_new_cannot() {
+        let own = PrivateKey::from_text(APP_PRIVATE).unwrap();
+        let settings = Settings::new(
+            "1",
+            own.clone(),
+            own.public_key(),
+            "http://127.0.0.1:1/gateway.do",
+        );
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::AlipayKeyIsAppKey(
+                KeyError::AppKeyConfiguredAsAlipayKey
+            ))
+        ));
+        let alipay = PublicKey::from_text(ALIPAY_PUBLIC).unwrap();
+        let settings = Settings::new("1", own.clone(), alipay.clone(), "not a url");
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::Gateway(_))
+        ));
+        let settings = Settings::new("1", own, alipay, "production").with_notify_url("x");
+        assert_eq!(settings.gateway, Gateway::Production);
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::Url { .. })
+        ));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            backoff: Duration::from_millis(100),
+        };
+        assert_eq!(policy.delay_before(2), Duration::from_millis(100));
+        assert_eq!(policy.delay_before(3), Duration::from_millis(200));
+        assert_eq!(policy.delay_before(4), Duration::from_millis(400));
+        assert_eq!(policy.delay_before(40), MAX_RETRY_BACKOFF);
+    }
+
+    #[test]
+    fn help_lists_every_variable() {
+        for variable in [
+            "ALIPAY_APP_ID",
+            "ALIPAY_APP_PRIVATE_KEY",
+            "ALIPAY_APP_PRIVATE_KEY_FILE",
+            "ALIPAY_PUBLIC_KEY",
+            "ALIPAY_PUBLIC_KEY_FILE",
+            "ALIPAY_GATEWAY",
+            "ALIPAY_PAY_LINK_GATEWAY",
+            "ALIPAY_SIGN_TYPE",
+            "ALIPAY_NOTIFY_URL",
+            "ALIPAY_RETURN_URL",
+            "ALIPAY_PAY_EXPIRY",
+            "ALIPAY_HTTP_TIMEOUT",
+            "ALIPAY_CONNECT_TIMEOUT",
+            "ALIPAY_RETRY_ATTEMPTS",
+            "ALIPAY_RETRY_BACKOFF",
+            "BIND_ADDR",
+            "METRICS_ADDR",
+            "SHUTDOWN_TIMEOUT",
+            "SIGNING_THREADS",
+            "RUST_LOG",
+        ] {
+            assert!(ENVIRONMENT_HELP.contains(variable), "{variable}");
+        }
+    }
+}

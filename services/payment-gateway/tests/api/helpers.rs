@@ -1,0 +1,388 @@
+//! Spawns an in-process alipay-sandbox and the real gateway in front of it, both on port 0, and
+//! a typed client. Keys are the alipay crate's TEST-ONLY vectors (instant to load).
+//!
+//! [`Proxy`] sits between the gateway and the sandbox when a test needs Alipay's answer changed
+//! (a tampered signature) or held (a call in flight during shutdown).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alipay::keys::{PrivateKey, PublicKey};
+use alipay_sandbox::{AppRegistration, RunningSandbox};
+use payment_gateway::{Application, RetryPolicy, RunningGateway, Settings};
+use payment_proto::GatewayClient;
+use payment_proto::v1::CreatePagePayRequest;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+pub const APP_ID: &str = "2021000000000001";
+pub const SELLER_ID: &str = "2088102177846880";
+pub const REQUEST_ID: &str = "test-request-1";
+
+pub fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors/keys")
+}
+
+pub fn key_text(file: &str) -> String {
+    std::fs::read_to_string(vectors().join(file)).unwrap()
+}
+
+/// Our app's private key (TEST-ONLY).
+pub fn app_key() -> PrivateKey {
+    PrivateKey::from_text(&key_text("app_private_pkcs1.pem")).unwrap()
+}
+
+/// The sandbox's ("Alipay's") private key (TEST-ONLY).
+pub fn alipay_key() -> PrivateKey {
+    PrivateKey::from_text(&key_text("alipay_private_pkcs8.pem")).unwrap()
+}
+
+pub fn alipay_public_key() -> PublicKey {
+    alipay_key().public_key()
+}
+
+pub fn sandbox() -> RunningSandbox {
+    let settings = alipay_sandbox::Settings::new(alipay_key())
+        .with_app(AppRegistration::new(
+            APP_ID,
+            app_key().public_key(),
+            SELLER_ID,
+        ))
+        .with_time_scale(0.0001);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    alipay_sandbox::Application::build(settings, listener)
+        .unwrap()
+        .spawn()
+}
+
+pub fn local_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+/// Settings for the gateway against `gateway_url`, fast retries, short timeouts.
+pub fn settings(gateway_url: &str) -> Settings {
+    Settings::new(APP_ID, app_key(), alipay_public_key(), gateway_url)
+        .with_notify_url("http://127.0.0.1:9/alipay/notify")
+        .with_return_url("http://127.0.0.1:9/order/success/")
+        .with_retry(RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_millis(10),
+        })
+        .with_http_timeouts(Duration::from_secs(3), Duration::from_secs(1))
+        .with_shutdown_timeout(Duration::from_secs(5))
+}
+
+pub struct TestApp {
+    pub client: GatewayClient,
+    /// A browser and test-API client: never follows redirects.
+    pub http: reqwest::Client,
+    pub metrics_url: String,
+    pub gateway: RunningGateway,
+    pub sandbox: RunningSandbox,
+    pub proxy: Option<Proxy>,
+}
+
+/// The gateway against a fresh sandbox with [`settings`].
+pub async fn spawn() -> TestApp {
+    spawn_with(|settings| settings).await
+}
+
+/// The gateway against a fresh sandbox, settings adjusted by `configure`.
+pub async fn spawn_with(configure: impl FnOnce(Settings) -> Settings) -> TestApp {
+    let sandbox = sandbox();
+    let settings = configure(settings(&sandbox.gateway_url()));
+    spawn_gateway(settings, sandbox, None).await
+}
+
+/// The gateway talking to the sandbox through a [`Proxy`] in `mode`.
+pub async fn spawn_behind_proxy(
+    mode: ProxyMode,
+    configure: impl FnOnce(Settings) -> Settings,
+) -> TestApp {
+    let sandbox = sandbox();
+    let proxy = Proxy::start(sandbox.gateway_url(), mode).await;
+    let settings = configure(settings(&proxy.gateway_url()));
+    spawn_gateway(settings, sandbox, Some(proxy)).await
+}
+
+async fn spawn_gateway(
+    settings: Settings,
+    sandbox: RunningSandbox,
+    proxy: Option<Proxy>,
+) -> TestApp {
+    let application = Application::build(settings, local_listener(), Some(local_listener()))
+        .await
+        .unwrap();
+    let metrics_url = format!("http://127.0.0.1:{}", application.metrics_port().unwrap());
+    let gateway = application.spawn();
+    let client = GatewayClient::connect(&gateway.url(), Duration::from_secs(10)).unwrap();
+    TestApp {
+        client,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        metrics_url,
+        gateway,
+        sandbox,
+        proxy,
+    }
+}
+
+/// A unique merchant order number.
+pub fn order_no(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn page_pay(out_trade_no: &str, amount: &str) -> CreatePagePayRequest {
+    CreatePagePayRequest {
+        out_trade_no: out_trade_no.into(),
+        total_amount: amount.into(),
+        subject: "Rust 课程".into(),
+        ..CreatePagePayRequest::default()
+    }
+}
+
+impl TestApp {
+    /// A signed pay link that the buyer opened (the sandbox, like Alipay, creates the trade then).
+    pub async fn opened_trade(&self, amount: &str) -> String {
+        let out_trade_no = order_no("OPEN");
+        let link = self
+            .client
+            .create_page_pay(REQUEST_ID, page_pay(&out_trade_no, amount))
+            .await
+            .unwrap();
+        let cashier = self.http.get(&link.url).send().await.unwrap();
+        assert_eq!(cashier.status().as_u16(), 200);
+        let page = cashier.text().await.unwrap();
+        assert!(page.contains(&out_trade_no), "not a cashier page: {page}");
+        out_trade_no
+    }
+
+    /// A trade the buyer paid.
+    pub async fn paid_trade(&self, amount: &str) -> String {
+        let out_trade_no = self.opened_trade(amount).await;
+        let paid = self
+            .http
+            .post(format!(
+                "{}/sandbox/trades/{out_trade_no}/pay",
+                self.sandbox.base_url()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            paid.status().as_u16(),
+            200,
+            "{}",
+            paid.text().await.unwrap()
+        );
+        out_trade_no
+    }
+
+    /// The sandbox's view of a trade (`GET /sandbox/trades/{no}`).
+    pub async fn sandbox_trade(&self, out_trade_no: &str) -> Value {
+        self.http
+            .get(format!(
+                "{}/sandbox/trades/{out_trade_no}",
+                self.sandbox.base_url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `PUT /sandbox/faults`.
+    pub async fn set_faults(&self, faults: Value) {
+        let response = self
+            .http
+            .put(format!("{}/sandbox/faults", self.sandbox.base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+
+    /// `GET /sandbox/faults` (counts as left).
+    pub async fn faults(&self) -> Value {
+        self.http
+            .get(format!("{}/sandbox/faults", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn clear_faults(&self) {
+        self.http
+            .delete(format!("{}/sandbox/faults", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn ops(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.metrics_url))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.ops("/metrics").await.text().await.unwrap()
+    }
+}
+
+/// What the proxy does with each gateway request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// Passes the answer on with one character of the signed node changed.
+    Tamper,
+    /// Waits for [`Proxy::release`] before forwarding.
+    Hold,
+}
+
+/// A one-request-per-connection HTTP/1.1 proxy in front of the sandbox's `gateway.do`.
+pub struct Proxy {
+    port: u16,
+    /// Notified when a request arrived.
+    pub arrived: Arc<Notify>,
+    release: Arc<Notify>,
+    pub requests: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: String, mode: ProxyMode) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let arrived = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let upstream_client = reqwest::Client::new();
+        let task = {
+            let (arrived, release, requests) = (arrived.clone(), release.clone(), requests.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let (arrived, release, requests) =
+                        (arrived.clone(), release.clone(), requests.clone());
+                    let upstream = upstream.clone();
+                    let upstream_client = upstream_client.clone();
+                    tokio::spawn(async move {
+                        let Some(body) = read_request_body(&mut stream).await else {
+                            return;
+                        };
+                        requests.fetch_add(1, Ordering::SeqCst);
+                        arrived.notify_one();
+                        if mode == ProxyMode::Hold {
+                            release.notified().await;
+                        }
+                        let answer = upstream_client
+                            .post(&upstream)
+                            .header(
+                                "content-type",
+                                "application/x-www-form-urlencoded;charset=utf-8",
+                            )
+                            .body(body)
+                            .send()
+                            .await
+                            .unwrap()
+                            .text()
+                            .await
+                            .unwrap();
+                        let answer = match mode {
+                            ProxyMode::Tamper => tamper(&answer),
+                            ProxyMode::Hold => answer,
+                        };
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: text/html;charset=utf-8\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n",
+                            answer.len()
+                        );
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let _ = stream.write_all(answer.as_bytes()).await;
+                        let _ = stream.shutdown().await;
+                    });
+                }
+            })
+        };
+        Proxy {
+            port,
+            arrived,
+            release,
+            requests,
+            task,
+        }
+    }
+
+    pub fn gateway_url(&self) -> String {
+        format!("http://127.0.0.1:{}/gateway.do", self.port)
+    }
+
+    /// Lets held requests through.
+    pub fn release(&self) {
+        self.release.notify_waiters();
+        self.release.notify_one();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Changes the first `"msg":"` value by one character: still valid JSON, still carrying its
+/// signature, but no longer what Alipay signed.
+pub fn tamper(answer: &str) -> String {
+    answer.replacen("\"msg\":\"", "\"msg\":\"X", 1)
+}
+
+/// Reads one HTTP/1.1 request (headers, then `content-length` bytes) and returns its body.
+async fn read_request_body(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    while buffer.len() < header_end + length {
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+    Some(buffer[header_end..header_end + length].to_vec())
+}
