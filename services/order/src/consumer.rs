@@ -1,0 +1,353 @@
+//! The payment-event consumer: `order.*` from the work queue, applied exactly once, acked only
+//! after the commit.
+//!
+//! - Manual acks and a prefetch window: up to `prefetch` deliveries are worked on at once.
+//! - A delivery that can never be applied (unparseable, another app's, unknown order, amount
+//!   mismatch) is copied to the dead-letter exchange with the reason, then acked.
+//! - A delivery that fails for a passing reason (database down, a refund overtaking its payment)
+//!   is nacked with requeue after a backoff that grows with RabbitMQ's delivery count; the quorum
+//!   queue's `x-delivery-limit` dead-letters it if it never succeeds.
+//! - On shutdown the stream stops taking deliveries, the ones in hand are finished (acked or
+//!   requeued), then the channel closes and RabbitMQ requeues whatever was prefetched.
+//! - A lost connection is re-established with backoff; `/readyz` says not ready meanwhile.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::amqp::{Topology, dead_letter, header_text};
+use common::config::{ExposeSecret, SecretString};
+use common::events::{EventKind, PaymentEventV1, REQUEST_ID_HEADER};
+use futures_util::StreamExt as _;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, ConfirmSelectOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, error, info, warn};
+
+use crate::orders::count_payment;
+use crate::payments::{self, Facts, Outcome};
+use crate::state::SharedState;
+
+/// Longest wait before a failing delivery is handed back.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// First wait before reconnecting; doubles up to [`MAX_RECONNECT_BACKOFF`].
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How the consumer is set up.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub amqp_url: SecretString,
+    pub topology: Topology,
+    pub prefetch: u16,
+}
+
+/// Runs until `shutdown` fires, reconnecting whenever the connection is lost.
+pub async fn run(state: SharedState, config: ConsumerConfig, shutdown: CancellationToken) {
+    let mut backoff = RECONNECT_BACKOFF;
+    while !shutdown.is_cancelled() {
+        match consume(&state, &config, &shutdown).await {
+            Ok(()) => break,
+            Err(problem) => {
+                state.set_consumer_ready(false);
+                warn!(%problem, retry_in_ms = backoff.as_millis() as u64, "payment-event consumer down; reconnecting");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
+            }
+        }
+    }
+    state.set_consumer_ready(false);
+    info!("payment-event consumer stopped");
+}
+
+/// One connection's life: `Ok` after a clean shutdown, `Err` when the connection failed.
+async fn consume(
+    state: &SharedState,
+    config: &ConsumerConfig,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let connection = Connection::connect(
+        config.amqp_url.expose_secret(),
+        ConnectionProperties::default(),
+    )
+    .await
+    .map_err(|e| format!("connecting to RabbitMQ: {e}"))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("opening a channel: {e}"))?;
+    config
+        .topology
+        .declare_all(&channel)
+        .await
+        .map_err(|e| format!("declaring the topology: {e}"))?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(|e| format!("setting the prefetch: {e}"))?;
+    // Dead letters are published (with confirms) on a channel of their own, so a publishing
+    // problem cannot close the channel the deliveries must be acked on.
+    let dead_letters = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("opening the dead-letter channel: {e}"))?;
+    dead_letters
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| format!("enabling confirms: {e}"))?;
+    let consumer = channel
+        .basic_consume(
+            config.topology.queue.as_str().into(),
+            format!("order-{}", uuid::Uuid::now_v7()).into(),
+            BasicConsumeOptions {
+                // Acked by hand, after the commit.
+                no_ack: false,
+                // Replicas compete on the queue.
+                exclusive: false,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| format!("consuming from {}: {e}", config.topology.queue))?;
+    state.set_consumer_ready(true);
+    info!(queue = %config.topology.queue, prefetch = config.prefetch, "consuming payment events");
+
+    let failed = std::sync::Mutex::new(None::<String>);
+    consumer
+        .take_until(shutdown.cancelled())
+        .for_each_concurrent(usize::from(config.prefetch), |delivery| async {
+            match delivery {
+                Ok(delivery) => {
+                    let request_id = header_text(&delivery.properties, REQUEST_ID_HEADER)
+                        .unwrap_or_default();
+                    let span = tracing::info_span!("event", request_id = %request_id, routing_key = %delivery.routing_key);
+                    handle(state, &config.topology, &dead_letters, delivery, shutdown)
+                        .instrument(span)
+                        .await;
+                }
+                Err(error) => {
+                    if let Ok(mut failed) = failed.lock() {
+                        failed.get_or_insert_with(|| error.to_string());
+                    }
+                }
+            }
+        })
+        .await;
+    state.set_consumer_ready(false);
+    if shutdown.is_cancelled() {
+        // Closing the channel hands any prefetched, unstarted deliveries back to the queue.
+        let _ = channel.close(200, "shutting down".into()).await;
+        let _ = connection.close(200, "shutting down".into()).await;
+        return Ok(());
+    }
+    let cause = failed
+        .lock()
+        .ok()
+        .and_then(|mut failed| failed.take())
+        .unwrap_or_else(|| "the consumer was cancelled by the broker".to_owned());
+    Err(cause)
+}
+
+/// What to do with a delivery.
+enum Verdict {
+    Ack,
+    DeadLetter(String),
+    Requeue(String),
+}
+
+async fn handle(
+    state: &SharedState,
+    topology: &Topology,
+    dead_letters: &Channel,
+    delivery: Delivery,
+    shutdown: &CancellationToken,
+) {
+    let (kind, verdict) = decide(state, &delivery).await;
+    let kind = kind.map_or("unknown", EventKind::routing_key);
+    match verdict {
+        Verdict::Ack => {
+            if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
+                // The broker redelivers it; applying it again is a no-op.
+                warn!(%error, "ack failed");
+            }
+        }
+        Verdict::DeadLetter(reason) => {
+            let label = reason
+                .split(':')
+                .next()
+                .unwrap_or("unprocessable")
+                .to_owned();
+            match dead_letter(
+                dead_letters,
+                topology,
+                delivery.routing_key.as_str(),
+                &delivery.data,
+                &delivery.properties,
+                &reason,
+            )
+            .await
+            {
+                Ok(()) => {
+                    state.metrics.event(kind, "dead_lettered");
+                    state.metrics.dead_lettered(&label);
+                    error!(%reason, "event dead-lettered");
+                    if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
+                        warn!(%error, "ack after dead-lettering failed");
+                    }
+                }
+                Err(error) => {
+                    warn!(%error, %reason, "dead-lettering failed; requeueing");
+                    requeue(&delivery, shutdown, state, kind).await;
+                }
+            }
+        }
+        Verdict::Requeue(cause) => {
+            warn!(%cause, "event not applied; requeueing after a backoff");
+            requeue(&delivery, shutdown, state, kind).await;
+        }
+    }
+}
+
+/// Waits (less on shutdown), then hands the delivery back to the queue.
+async fn requeue(
+    delivery: &Delivery,
+    shutdown: &CancellationToken,
+    state: &SharedState,
+    kind: &str,
+) {
+    state.metrics.event(kind, "requeued");
+    let backoff = backoff_for(delivery_count(delivery));
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = tokio::time::sleep(backoff) => {}
+    }
+    let options = BasicNackOptions {
+        multiple: false,
+        requeue: true,
+    };
+    if let Err(error) = delivery.acker.nack(options).await {
+        warn!(%error, "nack failed; the broker requeues it when the channel closes");
+    }
+}
+
+/// RabbitMQ's count of earlier deliveries of this message (quorum queues set it).
+fn delivery_count(delivery: &Delivery) -> u32 {
+    let Some(headers) = delivery.properties.headers().as_ref() else {
+        return u32::from(delivery.redelivered);
+    };
+    match headers.inner().get("x-delivery-count") {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongUInt(n)) => *n,
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(*n).unwrap_or(0),
+        Some(AMQPValue::ShortUInt(n)) => u32::from(*n),
+        _ => u32::from(delivery.redelivered),
+    }
+}
+
+/// 100 ms, 200 ms, 400 ms … up to [`MAX_BACKOFF`].
+pub fn backoff_for(delivery_count: u32) -> Duration {
+    let factor = 1u32 << delivery_count.min(10);
+    (Duration::from_millis(100) * factor).min(MAX_BACKOFF)
+}
+
+async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>, Verdict) {
+    let event = match PaymentEventV1::from_json(&delivery.data) {
+        Ok(event) => event,
+        Err(error) => {
+            return (
+                EventKind::from_routing_key(delivery.routing_key.as_str()),
+                Verdict::DeadLetter(format!("unparseable: {error}")),
+            );
+        }
+    };
+    let kind = Some(event.kind);
+    if event.app_id != state.app_id {
+        return (
+            kind,
+            Verdict::DeadLetter(format!(
+                "wrong_app_id: the event is for app {:?}",
+                event.app_id
+            )),
+        );
+    }
+    let facts = Facts::from_event(&event);
+    let mut conn = match state.pool.get().await {
+        Ok(conn) => conn,
+        Err(error) => return (kind, Verdict::Requeue(format!("database: {error}"))),
+    };
+    let now = Utc::now();
+    let applied = match event.kind {
+        EventKind::Paid => payments::apply_payment(&mut conn, &facts, now).await,
+        EventKind::Closed => payments::apply_close(&mut conn, &facts, now).await,
+        EventKind::Refunded => {
+            let Some(refund_fee) = event.refund_fee else {
+                return (
+                    kind,
+                    Verdict::DeadLetter("unparseable: a refund event without refund_fee".into()),
+                );
+            };
+            payments::apply_refund(
+                &mut conn,
+                &facts,
+                refund_fee,
+                event.out_biz_no.as_deref(),
+                now,
+            )
+            .await
+        }
+    };
+    let label = event.kind.routing_key();
+    let verdict = match applied {
+        Ok(Ok(Outcome::NotYetPaid)) => {
+            Verdict::Requeue("a refund for an order not yet known to be paid".into())
+        }
+        Ok(Ok(outcome)) => {
+            count_payment(state, outcome, "event");
+            if let Outcome::Paid | Outcome::LatePaid = outcome {
+                let elapsed = (Utc::now() - event.received_at)
+                    .to_std()
+                    .unwrap_or_default();
+                state.metrics.event_to_paid(elapsed);
+            }
+            let outcome_label = match outcome {
+                Outcome::Duplicate => "duplicate",
+                Outcome::Unchanged => "unchanged",
+                Outcome::Paid
+                | Outcome::LatePaid
+                | Outcome::Closed
+                | Outcome::Refunded(_)
+                | Outcome::NotYetPaid => "applied",
+            };
+            state.metrics.event(label, outcome_label);
+            info!(out_trade_no = %event.out_trade_no, event_id = %event.event_id, ?outcome, "event applied");
+            if outcome == Outcome::LatePaid {
+                warn!(out_trade_no = %event.out_trade_no, "payment arrived after the order closed: paid and flagged for refund");
+            }
+            Verdict::Ack
+        }
+        Ok(Err(rejection)) => Verdict::DeadLetter(format!("{}: {rejection}", rejection.reason())),
+        Err(error) => Verdict::Requeue(format!("database: {error}")),
+    };
+    (kind, verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert_eq!(backoff_for(0), Duration::from_millis(100));
+        assert_eq!(backoff_for(1), Duration::from_millis(200));
+        assert_eq!(backoff_for(3), Duration::from_millis(800));
+        assert_eq!(backoff_for(50), MAX_BACKOFF);
+    }
+}

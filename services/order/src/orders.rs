@@ -1,0 +1,399 @@
+//! Orders: creating one with its pay link, the return page's check, cancelling, and closing at
+//! expiry. Handlers and the sweeper call these; the HTTP shapes live in `routes`.
+
+use chrono::Utc;
+use common::auth::Claims;
+use common::money::Money;
+use diesel_async::AsyncConnection as _;
+use payment_proto::v1::{CreatePagePayRequest, TradeStatus};
+use tracing::{info, warn};
+
+use crate::domain::{CourseList, OrderStatus, OutTradeNo, PayType, Subject};
+use crate::error::ApiError;
+use crate::gateway::GatewayError;
+use crate::payments::{self, Facts, Outcome};
+use crate::repository::{self, NewOrder, Order, RepoError};
+use crate::state::AppState;
+
+/// A validated `POST /order/pay/` body.
+#[derive(Debug, Clone)]
+pub struct PayOrder {
+    pub subject: Subject,
+    pub total_amount: Money,
+    pub pay_type: PayType,
+    pub courses: CourseList,
+}
+
+/// What the buyer gets back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// Go pay here.
+    PayLink { out_trade_no: String, url: String },
+    /// A zero total: paid at once, no Alipay round trip.
+    PaidAtOnce { out_trade_no: String },
+}
+
+/// Creates the order and its lines (one statement), then asks the gateway for the pay link.
+///
+/// If the gateway cannot be reached the order row stays, for audit, but is marked cancelled at
+/// once: no link was handed out, so no one can pay it, and nothing looks paid or payable.
+pub async fn create(
+    state: &AppState,
+    claims: &Claims,
+    request_id: &str,
+    order: PayOrder,
+) -> Result<Created, ApiError> {
+    match order.pay_type {
+        PayType::Alipay => {}
+        PayType::WeChat => {
+            return Err(ApiError::BadRequest(
+                "pay_type 2 (WeChat Pay) is not supported; use 1 (Alipay)".into(),
+            ));
+        }
+    }
+    let now = Utc::now();
+    let out_trade_no = OutTradeNo::generate(now);
+    let expires_at = now + state.order_ttl;
+    let zero = order.total_amount.is_zero();
+    let (status, pay_time) = if zero {
+        (OrderStatus::Paid, Some(now))
+    } else {
+        (OrderStatus::Unpaid, None)
+    };
+    let mut conn = state.pool.get().await?;
+    let inserted = repository::insert_order_if_valid(
+        &mut conn,
+        NewOrder {
+            out_trade_no: out_trade_no.as_str(),
+            user_id: &claims.sub,
+            subject: order.subject.as_str(),
+            total_amount: order.total_amount,
+            pay_type: order.pay_type.code(),
+            status,
+            pay_time,
+            expires_at,
+            now,
+        },
+        order.courses.ids(),
+    )
+    .await?;
+    if !inserted {
+        return Err(why_not_inserted(&mut conn, &order).await);
+    }
+    drop(conn);
+
+    if zero {
+        state.metrics.order_created("paid_at_once");
+        state.metrics.order_paid("zero_total");
+        info!(%out_trade_no, user_id = %claims.sub, "free order paid at once");
+        return Ok(Created::PaidAtOnce {
+            out_trade_no: out_trade_no.to_string(),
+        });
+    }
+
+    let request = CreatePagePayRequest {
+        out_trade_no: out_trade_no.to_string(),
+        total_amount: order.total_amount.to_string(),
+        subject: order.subject.as_str().to_owned(),
+        time_expire: Some(alipay::time::format_beijing(expires_at)),
+        ..CreatePagePayRequest::default()
+    };
+    match state.gateway.create_page_pay(request_id, request).await {
+        Ok(link) => {
+            state.metrics.order_created("pay_link");
+            info!(%out_trade_no, user_id = %claims.sub, total_amount = %order.total_amount, "order created");
+            Ok(Created::PayLink {
+                out_trade_no: out_trade_no.to_string(),
+                url: link.url,
+            })
+        }
+        Err(error) => {
+            state.metrics.order_created("gateway_failed");
+            abandon(state, &out_trade_no).await;
+            Err(error.into())
+        }
+    }
+}
+
+/// Marks an order whose link was never handed out as cancelled. A failure here is only logged:
+/// the order is unpaid and unpayable, and the sweeper closes it at expiry anyway.
+async fn abandon(state: &AppState, out_trade_no: &OutTradeNo) {
+    let result = async {
+        let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
+        let Some(order) = repository::find_order(&mut conn, out_trade_no.as_str())
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(false);
+        };
+        repository::set_status(
+            &mut conn,
+            order.id,
+            OrderStatus::Unpaid,
+            OrderStatus::Cancelled,
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(_) => warn!(%out_trade_no, "no pay link: order cancelled"),
+        Err(error) => {
+            warn!(%out_trade_no, %error, "no pay link, and cancelling failed; the sweeper will close it")
+        }
+    }
+}
+
+/// Explains why [`repository::insert_order_if_valid`] inserted nothing.
+async fn why_not_inserted(
+    conn: &mut diesel_async::AsyncPgConnection,
+    order: &PayOrder,
+) -> ApiError {
+    let found = match repository::courses_by_ids(conn, order.courses.ids()).await {
+        Ok(found) => found,
+        Err(error) => return error.into(),
+    };
+    for id in order.courses.ids() {
+        match found.iter().find(|course| course.id == *id) {
+            None => return ApiError::BadRequest(format!("course {id} does not exist")),
+            Some(course) if !course.active => {
+                return ApiError::BadRequest(format!("course {id} is not for sale"));
+            }
+            Some(_) => {}
+        }
+    }
+    match Money::sum(found.iter().map(|course| course.price)) {
+        Some(sum) if sum != order.total_amount => ApiError::BadRequest(format!(
+            "total_amount {} does not match the courses' total {sum}",
+            order.total_amount
+        )),
+        // Valid now: a course changed between the insert and this check. Asking again is safe.
+        Some(_) | None => ApiError::Conflict("the catalog changed; please try again".into()),
+    }
+}
+
+/// The return page: the order's status, after asking Alipay (at most once per
+/// `success_query_interval`) if it is still unpaid. A signed TRADE_SUCCESS is applied exactly as
+/// a payment event would be.
+pub async fn check_paid(
+    state: &AppState,
+    request_id: &str,
+    out_trade_no: &OutTradeNo,
+) -> Result<Order, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let order = repository::find_order(&mut conn, out_trade_no.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    match order.status {
+        OrderStatus::Unpaid => {}
+        OrderStatus::Paid
+        | OrderStatus::Cancelled
+        | OrderStatus::TimedOut
+        | OrderStatus::PartiallyRefunded
+        | OrderStatus::Refunded => return Ok(order),
+    }
+    let now = Utc::now();
+    let slot =
+        repository::claim_query_slot(&mut conn, order.id, now - state.success_query_interval, now)
+            .await?;
+    if !slot {
+        return Ok(order);
+    }
+    drop(conn);
+    let answer = match state
+        .gateway
+        .query_trade(request_id, out_trade_no.as_str())
+        .await
+    {
+        Ok(answer) => answer,
+        // The page shows "not paid yet"; the event or a later visit settles it.
+        Err(error) => {
+            warn!(%out_trade_no, %error, "return page: QueryTrade failed");
+            return Ok(order);
+        }
+    };
+    if let Some(facts) = Facts::from_paid_query(&answer, Utc::now()) {
+        apply_paid_query(state, &facts, "query").await?;
+    }
+    let mut conn = state.pool.get().await?;
+    Ok(repository::find_order(&mut conn, out_trade_no.as_str())
+        .await?
+        .unwrap_or(order))
+}
+
+/// Applies a paid `QueryTrade` answer and counts it.
+async fn apply_paid_query(state: &AppState, facts: &Facts, source: &str) -> Result<(), ApiError> {
+    let mut conn = state.pool.get().await?;
+    match payments::apply_payment(&mut conn, facts, Utc::now()).await? {
+        Ok(outcome) => {
+            count_payment(state, outcome, source);
+            info!(out_trade_no = %facts.out_trade_no, ?outcome, source, "paid per QueryTrade");
+            Ok(())
+        }
+        Err(rejection) => {
+            warn!(out_trade_no = %facts.out_trade_no, %rejection, "QueryTrade answer not applied");
+            Ok(())
+        }
+    }
+}
+
+/// Counts a payment outcome in the metrics.
+pub fn count_payment(state: &AppState, outcome: Outcome, source: &str) {
+    match outcome {
+        Outcome::Paid => state.metrics.order_paid(source),
+        Outcome::LatePaid => {
+            state.metrics.order_paid(source);
+            state.metrics.late_payment();
+        }
+        Outcome::Closed
+        | Outcome::Refunded(_)
+        | Outcome::Unchanged
+        | Outcome::Duplicate
+        | Outcome::NotYetPaid => {}
+    }
+}
+
+/// What closing an unpaid order came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseOutcome {
+    /// Closed at Alipay (or never opened there) and given the target status.
+    Closed,
+    /// Alipay says it was paid: applied as paid instead.
+    Paid,
+    /// Not unpaid any more (someone else got there first).
+    NotUnpaid(OrderStatus),
+    /// Another sweeper holds the order.
+    Skipped,
+    /// The gateway failed or refused; left unpaid for a later attempt.
+    GatewayFailed(String),
+}
+
+enum Locked {
+    Done(CloseOutcome),
+    PaidPerQuery(Box<Facts>),
+}
+
+/// Closes one unpaid order: asks Alipay first (a paid trade becomes paid, never closed), closes
+/// the trade (`ACQ.TRADE_NOT_EXIST` is fine: the buyer never opened the cashier), then sets
+/// `target`. The row stays locked meanwhile, so a payment event for it waits and then sees the
+/// final status (a late payment is then flagged, not lost). `skip_locked`: for the sweeper, so
+/// that several replicas never work on the same order.
+pub async fn close_unpaid(
+    state: &AppState,
+    request_id: &str,
+    order_id: i64,
+    target: OrderStatus,
+    skip_locked: bool,
+) -> Result<CloseOutcome, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let gateway = &state.gateway;
+    let locked = conn
+        .transaction::<Locked, RepoError, _>(async |conn| {
+            let order = if skip_locked {
+                repository::try_lock_order(conn, order_id).await?
+            } else {
+                repository::lock_order_by_id(conn, order_id).await?
+            };
+            let Some(order) = order else {
+                return Ok(Locked::Done(CloseOutcome::Skipped));
+            };
+            match order.status {
+                OrderStatus::Unpaid => {}
+                other @ (OrderStatus::Paid
+                | OrderStatus::Cancelled
+                | OrderStatus::TimedOut
+                | OrderStatus::PartiallyRefunded
+                | OrderStatus::Refunded) => {
+                    return Ok(Locked::Done(CloseOutcome::NotUnpaid(other)));
+                }
+            }
+            let answer = match gateway.query_trade(request_id, &order.out_trade_no).await {
+                Ok(answer) => answer,
+                Err(error) => {
+                    return Ok(Locked::Done(CloseOutcome::GatewayFailed(error.to_string())));
+                }
+            };
+            if let Some(facts) = Facts::from_paid_query(&answer, Utc::now()) {
+                return Ok(Locked::PaidPerQuery(Box::new(facts)));
+            }
+            let already_closed = answer.exists
+                && TradeStatus::try_from(answer.trade_status) == Ok(TradeStatus::TradeClosed);
+            if !already_closed {
+                match gateway.close_trade(request_id, &order.out_trade_no).await {
+                    Ok(_) => {}
+                    Err(GatewayError::Refused { sub_code, .. })
+                        if sub_code == "ACQ.TRADE_NOT_EXIST" => {}
+                    Err(error) => {
+                        return Ok(Locked::Done(CloseOutcome::GatewayFailed(error.to_string())));
+                    }
+                }
+            }
+            repository::set_status(conn, order.id, OrderStatus::Unpaid, target, Utc::now()).await?;
+            Ok(Locked::Done(CloseOutcome::Closed))
+        })
+        .await?;
+    drop(conn);
+    match locked {
+        Locked::Done(outcome) => Ok(outcome),
+        Locked::PaidPerQuery(facts) => {
+            apply_paid_query(state, &facts, "sweeper").await?;
+            Ok(CloseOutcome::Paid)
+        }
+    }
+}
+
+/// `POST /api/v1/orders/{no}/cancel`: the owner cancels an unpaid order.
+pub async fn cancel(
+    state: &AppState,
+    claims: &Claims,
+    request_id: &str,
+    out_trade_no: &OutTradeNo,
+) -> Result<Order, ApiError> {
+    let order = owned_order(state, claims, out_trade_no).await?;
+    match close_unpaid(state, request_id, order.id, OrderStatus::Cancelled, false).await? {
+        CloseOutcome::Closed => {
+            info!(%out_trade_no, "order cancelled");
+        }
+        CloseOutcome::Paid => {
+            return Err(ApiError::Conflict(
+                "the order has been paid and cannot be cancelled".into(),
+            ));
+        }
+        CloseOutcome::NotUnpaid(status) => {
+            return Err(ApiError::Conflict(format!(
+                "only unpaid orders can be cancelled; this one is {status}"
+            )));
+        }
+        CloseOutcome::Skipped => {
+            return Err(ApiError::Conflict("the order is busy; try again".into()));
+        }
+        CloseOutcome::GatewayFailed(cause) => {
+            return Err(ApiError::GatewayUnavailable(GatewayError::Unavailable(
+                cause,
+            )));
+        }
+    }
+    let mut conn = state.pool.get().await?;
+    repository::find_order(&mut conn, out_trade_no.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("order"))
+}
+
+/// The order if `claims` may see it (its owner, or an admin); anyone else gets 404, as if it
+/// did not exist, so order numbers cannot be probed.
+pub async fn owned_order(
+    state: &AppState,
+    claims: &Claims,
+    out_trade_no: &OutTradeNo,
+) -> Result<Order, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let order = repository::find_order(&mut conn, out_trade_no.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    if order.user_id == claims.sub || claims.is_admin() {
+        Ok(order)
+    } else {
+        Err(ApiError::NotFound("order"))
+    }
+}

@@ -1,0 +1,274 @@
+//! Applying what Alipay says happened (paid, closed, refunded) to an order, exactly once.
+//!
+//! The same functions serve the consumer (`order.*` events), the return page and the sweeper
+//! (a signed `QueryTrade` answer): each locks the order row, checks the amount, stores the event
+//! under its unique `event_id` (a duplicate stops there), and compare-and-sets the status, all in
+//! one transaction. Whoever commits first wins; everyone else finds the event stored or the status
+//! moved, and changes nothing.
+
+use chrono::{DateTime, Utc};
+use common::events::PaymentEventV1;
+use common::money::Money;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use payment_proto::v1::{QueryTradeResponse, TradeStatus};
+use uuid::Uuid;
+
+use crate::domain::{OrderStatus, RefundStatus};
+use crate::repository::{self, NewEvent, RepoError};
+
+/// Namespace of the ids given to signed `QueryTrade` answers, stored like events.
+const QUERY_EVENT_NAMESPACE: Uuid = uuid::uuid!("0b8f8f3e-2d55-4c1e-9a0e-6a3c0f7d9b41");
+
+/// What Alipay said about one trade, from an event or a query.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub event_id: Uuid,
+    /// `paid`, `closed`, `refunded` (events) or `query`.
+    pub kind: &'static str,
+    pub out_trade_no: String,
+    pub trade_no: String,
+    pub trade_status: String,
+    pub total_amount: Money,
+    /// When the buyer paid (Alipay's `gmt_payment` / `send_pay_date`).
+    pub paid_at: DateTime<Utc>,
+    /// Every field, for `payment_events.params`.
+    pub params: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Facts {
+    pub fn from_event(event: &PaymentEventV1) -> Self {
+        let paid_at = event
+            .gmt_payment
+            .as_deref()
+            .and_then(|text| alipay::time::parse_beijing(text).ok())
+            .unwrap_or(event.received_at);
+        let kind = match event.kind {
+            common::events::EventKind::Paid => "paid",
+            common::events::EventKind::Closed => "closed",
+            common::events::EventKind::Refunded => "refunded",
+        };
+        Self {
+            event_id: event.event_id,
+            kind,
+            out_trade_no: event.out_trade_no.clone(),
+            trade_no: event.trade_no.clone(),
+            trade_status: event.trade_status.clone(),
+            total_amount: event.total_amount,
+            paid_at,
+            params: serde_json::to_value(&event.params).unwrap_or(serde_json::Value::Null),
+            received_at: event.received_at,
+        }
+    }
+
+    /// A signed `QueryTrade` answer that says the trade is paid; `None` for any other answer or
+    /// one whose amount is not a valid amount.
+    pub fn from_paid_query(answer: &QueryTradeResponse, now: DateTime<Utc>) -> Option<Self> {
+        let status = TradeStatus::try_from(answer.trade_status).ok()?;
+        if !answer.exists || !status.is_paid() {
+            return None;
+        }
+        let total_amount = answer.total_amount.parse::<Money>().ok()?;
+        let trade_status = status.alipay_name()?.to_owned();
+        let paid_at = answer
+            .send_pay_date
+            .as_deref()
+            .and_then(|text| alipay::time::parse_beijing(text).ok())
+            .unwrap_or(now);
+        let params = serde_json::from_str(&answer.raw_json)
+            .unwrap_or_else(|_| serde_json::Value::String(answer.raw_json.clone()));
+        Some(Self {
+            event_id: Uuid::new_v5(
+                &QUERY_EVENT_NAMESPACE,
+                format!("{}:{trade_status}", answer.trade_no).as_bytes(),
+            ),
+            kind: "query",
+            out_trade_no: answer.out_trade_no.clone(),
+            trade_no: answer.trade_no.clone(),
+            trade_status,
+            total_amount,
+            paid_at,
+            params,
+            received_at: now,
+        })
+    }
+
+    fn new_event(&self, order_id: i64) -> NewEvent<'_> {
+        NewEvent {
+            event_id: self.event_id,
+            order_id,
+            kind: self.kind,
+            trade_no: &self.trade_no,
+            trade_status: &self.trade_status,
+            total_amount: self.total_amount,
+            params: self.params.clone(),
+            received_at: self.received_at,
+        }
+    }
+}
+
+/// What applying the facts did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Unpaid → paid.
+    Paid,
+    /// Timed out or cancelled → paid, flagged for refund: the money is real and must not be lost.
+    LatePaid,
+    /// Unpaid → timed out (Alipay closed the trade).
+    Closed,
+    /// A refund recorded; the order's new status.
+    Refunded(OrderStatus),
+    /// Stored, but the order was already past this (e.g. paid before, by the return page).
+    Unchanged,
+    /// This `event_id` was stored before: nothing done.
+    Duplicate,
+    /// A refund for an order not (yet) known to be paid: nothing done; try again later.
+    NotYetPaid,
+}
+
+/// Why the facts cannot be applied to any order: the consumer dead-letters these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("no order has out_trade_no {0:?}")]
+    UnknownOrder(String),
+    #[error("the amount {received} differs from the order's {expected}")]
+    AmountMismatch { expected: Money, received: Money },
+}
+
+impl Rejection {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::UnknownOrder(_) => "unknown_order",
+            Rejection::AmountMismatch { .. } => "amount_mismatch",
+        }
+    }
+}
+
+/// Applies a payment (TRADE_SUCCESS / TRADE_FINISHED).
+pub async fn apply_payment(
+    conn: &mut AsyncPgConnection,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Result<Result<Outcome, Rejection>, RepoError> {
+    conn.transaction::<_, RepoError, _>(async |conn| {
+        let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
+            return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
+        };
+        if order.total_amount != facts.total_amount {
+            return Ok(Err(Rejection::AmountMismatch {
+                expected: order.total_amount,
+                received: facts.total_amount,
+            }));
+        }
+        if !repository::insert_event(conn, facts.new_event(order.id)).await? {
+            return Ok(Ok(Outcome::Duplicate));
+        }
+        let (late, outcome) = match order.status {
+            OrderStatus::Unpaid => (false, Outcome::Paid),
+            OrderStatus::Cancelled | OrderStatus::TimedOut => (true, Outcome::LatePaid),
+            OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {
+                return Ok(Ok(Outcome::Unchanged));
+            }
+        };
+        let changed = repository::set_paid(
+            conn,
+            order.id,
+            order.status,
+            &facts.trade_no,
+            facts.paid_at,
+            late,
+            now,
+        )
+        .await?;
+        // The row is locked, so the compare-and-set cannot miss; checked all the same.
+        Ok(Ok(if changed { outcome } else { Outcome::Unchanged }))
+    })
+    .await
+}
+
+/// Applies a close (TRADE_CLOSED without refund fields): an unpaid order times out.
+pub async fn apply_close(
+    conn: &mut AsyncPgConnection,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Result<Result<Outcome, Rejection>, RepoError> {
+    conn.transaction::<_, RepoError, _>(async |conn| {
+        let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
+            return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
+        };
+        if order.total_amount != facts.total_amount {
+            return Ok(Err(Rejection::AmountMismatch {
+                expected: order.total_amount,
+                received: facts.total_amount,
+            }));
+        }
+        if !repository::insert_event(conn, facts.new_event(order.id)).await? {
+            return Ok(Ok(Outcome::Duplicate));
+        }
+        match order.status {
+            OrderStatus::Unpaid => {
+                let changed = repository::set_status(
+                    conn,
+                    order.id,
+                    OrderStatus::Unpaid,
+                    OrderStatus::TimedOut,
+                    now,
+                )
+                .await?;
+                Ok(Ok(if changed {
+                    Outcome::Closed
+                } else {
+                    Outcome::Unchanged
+                }))
+            }
+            OrderStatus::Paid
+            | OrderStatus::Cancelled
+            | OrderStatus::TimedOut
+            | OrderStatus::PartiallyRefunded
+            | OrderStatus::Refunded => Ok(Ok(Outcome::Unchanged)),
+        }
+    })
+    .await
+}
+
+/// Applies a refund notification: `refund_fee` is the cumulative amount refunded and
+/// `out_request_no` (Alipay's `out_biz_no`) names our refund request.
+pub async fn apply_refund(
+    conn: &mut AsyncPgConnection,
+    facts: &Facts,
+    refund_fee: Money,
+    out_request_no: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Result<Outcome, Rejection>, RepoError> {
+    conn.transaction::<_, RepoError, _>(async |conn| {
+        let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
+            return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
+        };
+        if order.total_amount != facts.total_amount || refund_fee > order.total_amount {
+            return Ok(Err(Rejection::AmountMismatch {
+                expected: order.total_amount,
+                received: facts.total_amount,
+            }));
+        }
+        match order.status {
+            OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {}
+            // Alipay refunds only paid trades: the payment event is still on its way (events can
+            // overtake each other). Nothing is stored, so the refund applies when redelivered.
+            OrderStatus::Unpaid | OrderStatus::Cancelled | OrderStatus::TimedOut => {
+                return Ok(Ok(Outcome::NotYetPaid));
+            }
+        }
+        if !repository::insert_event(conn, facts.new_event(order.id)).await? {
+            return Ok(Ok(Outcome::Duplicate));
+        }
+        if let Some(number) = out_request_no
+            && let Some(refund) = repository::find_refund(conn, number).await?
+            && refund.order_id == order.id
+        {
+            repository::settle_refund(conn, refund.id, RefundStatus::Succeeded, None, now).await?;
+        }
+        let updated = repository::set_refunded(conn, &order, refund_fee, now).await?;
+        Ok(Ok(Outcome::Refunded(updated.status)))
+    })
+    .await
+}

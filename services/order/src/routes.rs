@@ -1,0 +1,500 @@
+//! HTTP: the original frontend's routes (`/order/pay/`, `/order/success/`), the REST API under
+//! `/api/v1`, health, readiness, metrics, and the request-id middleware. Handlers parse the
+//! request into domain types, call `orders`/`refunds`, and shape the answer; nothing else.
+
+use std::future::{Ready, ready};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use common::auth::Claims;
+use common::http::{Code, Envelope};
+use common::money::Money;
+use common::telemetry::{REQUEST_ID_HEADER, RequestId};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
+
+use crate::domain::{CourseList, OrderStatus, OutRequestNo, OutTradeNo, PayType, Subject};
+use crate::error::ApiError;
+use crate::orders::{self, Created, PayOrder};
+use crate::refunds::{self, RefundOrder};
+use crate::repository::{self, Course, Order, OrderLine, Refund};
+use crate::state::AppState;
+
+/// The request id of the current request, as set by [`request_id_middleware`].
+#[derive(Debug, Clone)]
+pub struct CurrentRequestId(pub RequestId);
+
+impl FromRequest for CurrentRequestId {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(RequestId::generate);
+        ready(Ok(Self(id)))
+    }
+}
+
+/// Takes the caller's `x-request-id` when safe (or makes one), opens the request's span, and
+/// returns the id in the response; handlers pass it on to the gateway in gRPC metadata.
+pub async fn request_id_middleware(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let incoming = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let id = RequestId::from_header_or_generate(incoming);
+    request.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.path());
+    let mut response = next.call(request).instrument(span).await?;
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(response)
+}
+
+/// The verified claims of the caller's JWT (`Bearer`, `jwt` or `JWT` scheme); 401 otherwise.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Claims);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = request.app_data::<web::Data<AppState>>() else {
+            return ready(Err(ApiError::Internal("no application state".into())));
+        };
+        let header = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        ready(
+            state
+                .verifier
+                .verify_authorization(header)
+                .map(Authenticated)
+                .map_err(ApiError::from),
+        )
+    }
+}
+
+/// JSON bodies and query strings that do not parse are 400s in our envelope.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|error, _| {
+            ApiError::BadRequest(format!("invalid JSON body: {error}")).into()
+        })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|error, _| ApiError::BadRequest(format!("invalid query: {error}")).into())
+}
+
+// ---- the original frontend's routes ----
+
+/// `POST /order/pay/`, as the original frontend sends it.
+#[derive(Debug, Deserialize)]
+pub struct PayBody {
+    pub subject: String,
+    /// A string ("99.90") or a JSON number, parsed exactly.
+    pub total_amount: Money,
+    pub pay_type: i64,
+    pub course_list: Vec<i64>,
+}
+
+#[tracing::instrument(name = "pay", skip_all, fields(user_id = %auth.0.sub))]
+pub async fn pay(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    request_id: CurrentRequestId,
+    body: web::Json<PayBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let pay_type = PayType::from_code(body.pay_type).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "pay_type {} is unknown; use 1 (Alipay)",
+            body.pay_type
+        ))
+    })?;
+    let order = PayOrder {
+        subject: Subject::parse(&body.subject).map_err(|e| ApiError::BadRequest(e.into()))?,
+        total_amount: body.total_amount,
+        pay_type,
+        courses: CourseList::parse(&body.course_list).map_err(ApiError::BadRequest)?,
+    };
+    match orders::create(&state, &auth.0, request_id.0.as_str(), order).await? {
+        Created::PayLink { url, .. } => Ok(HttpResponse::Created().json(Envelope::ok(url))),
+        Created::PaidAtOnce { out_trade_no } => {
+            Ok(HttpResponse::Created().json(Envelope::ok_with_message(
+                format!("/order/success/?out_trade_no={out_trade_no}"),
+                "paid",
+            )))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SuccessQuery {
+    pub out_trade_no: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentState {
+    pub out_trade_no: String,
+    pub status: i16,
+    pub status_name: &'static str,
+}
+
+/// `GET /order/success/?out_trade_no=…[&Alipay's return parameters]`. The return parameters are
+/// not trusted (a browser can forge them); the order is paid only by an event or a signed
+/// `QueryTrade` answer, which this asks for when the order is still unpaid.
+#[tracing::instrument(name = "success", skip_all)]
+pub async fn success(
+    state: web::Data<AppState>,
+    request_id: CurrentRequestId,
+    query: web::Query<SuccessQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let number = query
+        .out_trade_no
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("out_trade_no is required".into()))?;
+    let number: OutTradeNo = number.parse().map_err(|_| ApiError::NotFound("order"))?;
+    let order = orders::check_paid(&state, request_id.0.as_str(), &number).await?;
+    let data = PaymentState {
+        out_trade_no: order.out_trade_no.clone(),
+        status: order.status.code(),
+        status_name: order.status.name(),
+    };
+    let (code, msg) = match order.status {
+        OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {
+            (Code::Success, "paid")
+        }
+        OrderStatus::Unpaid => (Code::Failure, "the order is not paid yet"),
+        OrderStatus::Cancelled => (Code::Failure, "the order was cancelled"),
+        OrderStatus::TimedOut => (Code::Failure, "the order timed out"),
+    };
+    Ok(HttpResponse::Ok().json(Envelope {
+        code,
+        msg: msg.to_owned(),
+        data: Some(data),
+    }))
+}
+
+// ---- /api/v1 ----
+
+#[derive(Debug, Serialize)]
+pub struct CoursesView {
+    pub items: Vec<Course>,
+}
+
+pub async fn list_courses(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let items = repository::active_courses(&mut conn).await?;
+    Ok(HttpResponse::Ok().json(CoursesView { items }))
+}
+
+pub async fn get_course(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound("course"))?;
+    let mut conn = state.pool.get().await?;
+    let course = repository::find_course(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound("course"))?;
+    Ok(HttpResponse::Ok().json(course))
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub out_trade_no: String,
+    /// 0 unpaid, 1 paid, 2 cancelled, 3 timed out, 4 partially refunded, 5 refunded.
+    pub status: i16,
+    pub status_name: &'static str,
+    pub subject: String,
+    pub total_amount: Money,
+    pub refunded_amount: Money,
+    /// Paid after it had timed out or been cancelled: someone must refund it.
+    pub needs_refund: bool,
+    pub trade_no: Option<String>,
+    pub pay_time: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<OrderLine>>,
+}
+
+impl OrderView {
+    pub fn new(order: Order, lines: Option<Vec<OrderLine>>) -> Self {
+        Self {
+            status: order.status.code(),
+            status_name: order.status.name(),
+            out_trade_no: order.out_trade_no,
+            subject: order.subject,
+            total_amount: order.total_amount,
+            refunded_amount: order.refunded_amount,
+            needs_refund: order.needs_refund,
+            trade_no: order.trade_no,
+            pay_time: order.pay_time,
+            expires_at: order.expires_at,
+            created_at: order.created_at,
+            lines,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrdersPage {
+    pub items: Vec<OrderView>,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+pub const MAX_PER_PAGE: i64 = 100;
+
+pub async fn list_orders(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(20);
+    if !(1..=1_000_000).contains(&page) {
+        return Err(ApiError::BadRequest("page must be at least 1".into()));
+    }
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::BadRequest(format!(
+            "per_page must be between 1 and {MAX_PER_PAGE}"
+        )));
+    }
+    let mut conn = state.pool.get().await?;
+    let (orders, total) =
+        repository::user_orders(&mut conn, &auth.0.sub, per_page, (page - 1) * per_page).await?;
+    Ok(HttpResponse::Ok().json(OrdersPage {
+        items: orders
+            .into_iter()
+            .map(|o| OrderView::new(o, None))
+            .collect(),
+        page,
+        per_page,
+        total,
+    }))
+}
+
+fn order_number(text: &str) -> Result<OutTradeNo, ApiError> {
+    text.parse().map_err(|_| ApiError::NotFound("order"))
+}
+
+pub async fn get_order(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let number = order_number(&number)?;
+    let order = orders::owned_order(&state, &auth.0, &number).await?;
+    let mut conn = state.pool.get().await?;
+    let lines = repository::order_lines(&mut conn, order.id).await?;
+    Ok(HttpResponse::Ok().json(OrderView::new(order, Some(lines))))
+}
+
+#[tracing::instrument(name = "cancel", skip_all, fields(user_id = %auth.0.sub))]
+pub async fn cancel_order(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    request_id: CurrentRequestId,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let number = order_number(&number)?;
+    let order = orders::cancel(&state, &auth.0, request_id.0.as_str(), &number).await?;
+    Ok(HttpResponse::Ok().json(OrderView::new(order, None)))
+}
+
+/// A refund as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct RefundView {
+    pub out_request_no: String,
+    pub amount: Money,
+    /// pending, succeeded or failed.
+    pub status: crate::domain::RefundStatus,
+    pub reason: Option<String>,
+    /// Alipay's sub_code when it refused.
+    pub failure: Option<String>,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Refund> for RefundView {
+    fn from(refund: Refund) -> Self {
+        Self {
+            out_request_no: refund.out_request_no,
+            amount: refund.amount,
+            status: refund.status,
+            reason: refund.reason,
+            failure: refund.failure,
+            requested_by: refund.requested_by,
+            created_at: refund.created_at,
+            updated_at: refund.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundResult {
+    pub refund: RefundView,
+    pub order: OrderView,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Omitted: everything not yet refunded.
+    pub amount: Option<Money>,
+    pub reason: Option<String>,
+}
+
+fn refund_response(order: Order, refund: Refund, created: bool) -> HttpResponse {
+    let status = match refund.status {
+        crate::domain::RefundStatus::Pending => StatusCode::ACCEPTED,
+        crate::domain::RefundStatus::Succeeded if created => StatusCode::CREATED,
+        crate::domain::RefundStatus::Succeeded | crate::domain::RefundStatus::Failed => {
+            StatusCode::OK
+        }
+    };
+    HttpResponse::build(status).json(RefundResult {
+        refund: refund.into(),
+        order: OrderView::new(order, None),
+    })
+}
+
+#[tracing::instrument(name = "refund", skip_all, fields(user_id = %auth.0.sub))]
+pub async fn create_refund(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    request_id: CurrentRequestId,
+    number: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let number = order_number(&number)?;
+    // An empty body means "refund the rest"; a body that does not parse is a 400, never that.
+    let body: RefundBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RefundBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    if let Some(amount) = body.amount
+        && amount.is_zero()
+    {
+        return Err(ApiError::BadRequest("amount must be more than 0.00".into()));
+    }
+    let reason = match body.reason {
+        Some(reason) if reason.chars().count() > 256 => {
+            return Err(ApiError::BadRequest(
+                "reason is longer than 256 characters".into(),
+            ));
+        }
+        other => other.filter(|r| !r.trim().is_empty()),
+    };
+    let (order, refund) = refunds::create(
+        &state,
+        &auth.0,
+        request_id.0.as_str(),
+        &number,
+        RefundOrder {
+            amount: body.amount,
+            reason,
+        },
+    )
+    .await?;
+    Ok(refund_response(order, refund, true))
+}
+
+pub async fn list_refunds(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let number = order_number(&number)?;
+    let items: Vec<RefundView> = refunds::list(&state, &auth.0, &number)
+        .await?
+        .into_iter()
+        .map(RefundView::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+#[tracing::instrument(name = "refund_retry", skip_all, fields(user_id = %auth.0.sub))]
+pub async fn retry_refund(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    request_id: CurrentRequestId,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let number: OutRequestNo = number.parse().map_err(|_| ApiError::NotFound("refund"))?;
+    let (order, refund) = refunds::retry(&state, &auth.0, request_id.0.as_str(), &number).await?;
+    Ok(refund_response(order, refund, false))
+}
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
+}
+
+// ---- operations ----
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// 200 when the database answers and the consumer is attached to its queue; 503 otherwise.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut conn = state.pool.get().await.ok()?;
+        repository::ping(&mut conn).await.ok()
+    })
+    .await
+    .ok()
+    .flatten()
+    .is_some();
+    let broker = state.consumer_is_ready();
+    let status = if database && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status).json(serde_json::json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+        "database": database,
+        "broker": broker,
+    }))
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(common::metrics::CONTENT_TYPE)
+        .body(state.metrics.render())
+}

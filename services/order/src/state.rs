@@ -1,0 +1,49 @@
+//! What every handler, the consumer and the sweeper share.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::auth::JwtVerifier;
+
+use crate::db::PgPool;
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+
+/// Shared state; one per application, behind an `Arc`.
+pub struct AppState {
+    pub pool: PgPool,
+    pub gateway: Gateway,
+    pub verifier: JwtVerifier,
+    pub metrics: Metrics,
+    pub order_ttl: chrono::Duration,
+    pub success_query_interval: chrono::Duration,
+    pub refund_settle_after: chrono::Duration,
+    /// Events for any other app are dead-lettered.
+    pub app_id: String,
+    /// Set by the consumer while it is attached to its queue; read by `/readyz`.
+    pub consumer_ready: AtomicBool,
+}
+
+impl std::fmt::Debug for AppState {
+    // The pool's connections have no Debug; its size says what matters.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("pool_size", &self.pool.status().max_size)
+            .field("app_id", &self.app_id)
+            .field("consumer_ready", &self.consumer_is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn consumer_is_ready(&self) -> bool {
+        self.consumer_ready.load(Ordering::Relaxed)
+    }
+
+    pub fn set_consumer_ready(&self, ready: bool) {
+        self.consumer_ready.store(ready, Ordering::Relaxed);
+        self.metrics.set_consumer_connected(ready);
+    }
+}
+
+pub type SharedState = Arc<AppState>;

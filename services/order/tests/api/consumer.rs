@@ -1,0 +1,334 @@
+//! The payment-event consumer: exactly-once application, dead letters with reasons, late
+//! payments, closes and refunds, and redelivery while the database is down.
+
+use chrono::Utc;
+use common::amqp::header_text;
+use common::events::DEATH_REASON_HEADER;
+use diesel_async::RunQueryDsl;
+use order::domain::OrderStatus;
+use order::payments::{self, Facts, Outcome};
+use serde_json::Value;
+
+use crate::helpers::{APP_ID, event_from, paid_event, paid_params, spawn_app};
+
+#[tokio::test]
+async fn a_paid_event_marks_the_order_paid() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+
+    app.publish(&paid_event(&number, "99.90", "n-1")).await;
+
+    let order = app.wait_for_status(&number, OrderStatus::Paid).await;
+    assert_eq!(
+        order.trade_no.as_deref(),
+        Some("2026112622001400000000000001")
+    );
+    // gmt_payment 2026-11-26 09:01:00 Beijing time.
+    assert_eq!(
+        order.pay_time.unwrap().to_rfc3339(),
+        "2026-11-26T01:01:00+00:00"
+    );
+    assert!(!order.needs_refund);
+    app.wait_until("the event is counted", || async {
+        app.metrics()
+            .await
+            .contains("order_events_total{kind=\"order.paid\",outcome=\"applied\"} 1")
+    })
+    .await;
+    assert!(
+        app.metrics()
+            .await
+            .contains("order_event_to_paid_seconds_count 1")
+    );
+}
+
+#[tokio::test]
+async fn the_same_event_ten_times_is_one_transition() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    let event = paid_event(&number, "99.90", "n-1");
+
+    for _ in 0..10 {
+        app.publish(&event).await;
+    }
+
+    app.wait_until("all ten are consumed", || async {
+        let text = app.metrics().await;
+        text.contains("order_events_total{kind=\"order.paid\",outcome=\"duplicate\"} 9")
+    })
+    .await;
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("order_events_total{kind=\"order.paid\",outcome=\"applied\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("order_orders_paid_total{source=\"event\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(app.order_row(&number).await.status, OrderStatus::Paid);
+    assert_eq!(app.event_count(&number).await, 1);
+}
+
+#[tokio::test]
+async fn the_same_event_to_two_consumers_at_once_is_one_transition() {
+    let app = spawn_app().await;
+    let replica = app.spawn_replica().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    let event = paid_event(&number, "99.90", "n-1");
+
+    // Two copies at once: with two consumers on the queue, each tends to take one.
+    tokio::join!(app.publish(&event), app.publish(&event));
+
+    app.wait_until("both copies are consumed", || async {
+        let ours = app.metrics().await;
+        let theirs = replica.state.metrics.render();
+        let count = |text: &str, outcome: &str| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(&format!(
+                        "order_events_total{{kind=\"order.paid\",outcome=\"{outcome}\"}}"
+                    ))
+                })
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        count(&ours, "applied") + count(&theirs, "applied") == 1
+            && count(&ours, "duplicate") + count(&theirs, "duplicate") == 1
+    })
+    .await;
+    assert_eq!(app.order_row(&number).await.status, OrderStatus::Paid);
+    assert_eq!(app.event_count(&number).await, 1);
+    replica.shutdown.cancel();
+    let _ = replica.server.await;
+}
+
+#[tokio::test]
+async fn concurrent_applications_of_one_event_make_one_transition() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    let facts = Facts::from_event(&paid_event(&number, "99.90", "n-1"));
+
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let facts = facts.clone();
+        let pool = app.state.pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = pool.get().await.unwrap();
+            payments::apply_payment(&mut conn, &facts, Utc::now())
+                .await
+                .unwrap()
+                .unwrap()
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Paid).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::Duplicate)
+            .count(),
+        7,
+        "{outcomes:?}"
+    );
+    assert_eq!(app.event_count(&number).await, 1);
+}
+
+async fn dead_letter_reason(app: &crate::helpers::TestApp) -> String {
+    let letter = app.next_dead_letter().await;
+    header_text(&letter.properties, DEATH_REASON_HEADER).expect("a reason header")
+}
+
+#[tokio::test]
+async fn an_event_for_an_unknown_order_is_dead_lettered_with_the_reason() {
+    let app = spawn_app().await;
+
+    app.publish(&paid_event("NOSUCHORDER", "99.90", "n-1"))
+        .await;
+
+    let reason = dead_letter_reason(&app).await;
+    assert!(reason.starts_with("unknown_order"), "{reason}");
+    assert!(
+        app.metrics()
+            .await
+            .contains("order_events_dead_lettered_total{reason=\"unknown_order\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn an_amount_mismatch_is_dead_lettered_and_the_order_stays_unpaid() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+
+    app.publish(&paid_event(&number, "0.01", "n-1")).await;
+
+    let reason = dead_letter_reason(&app).await;
+    assert!(reason.starts_with("amount_mismatch"), "{reason}");
+    assert_eq!(app.order_row(&number).await.status, OrderStatus::Unpaid);
+}
+
+#[tokio::test]
+async fn another_apps_event_is_dead_lettered() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    let mut params = paid_params(&number, "99.90", "n-1");
+    params.insert("app_id".into(), "2021999999999999".into());
+
+    app.publish(&event_from(params)).await;
+
+    let reason = dead_letter_reason(&app).await;
+    assert!(reason.starts_with("wrong_app_id"), "{reason}");
+    assert_eq!(app.order_row(&number).await.status, OrderStatus::Unpaid);
+}
+
+#[tokio::test]
+async fn an_unparseable_event_is_dead_lettered() {
+    let app = spawn_app().await;
+
+    app.publish_raw("order.paid", b"{\"version\":1,\"nonsense\":true}")
+        .await;
+    let first = dead_letter_reason(&app).await;
+    app.publish_raw("order.paid", b"not json at all").await;
+    let second = dead_letter_reason(&app).await;
+
+    assert!(first.starts_with("unparseable"), "{first}");
+    assert!(second.starts_with("unparseable"), "{second}");
+}
+
+#[tokio::test]
+async fn a_payment_after_expiry_is_kept_paid_and_flagged_for_refund() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    app.expire(&number).await;
+    let report = order::expiry::sweep_once(&app.state, "test").await.unwrap();
+    assert_eq!(report.closed, 1);
+    assert_eq!(app.order_row(&number).await.status, OrderStatus::TimedOut);
+
+    app.publish(&paid_event(&number, "99.90", "n-late")).await;
+
+    let order = app.wait_for_status(&number, OrderStatus::Paid).await;
+    assert!(order.needs_refund);
+    let token = app.token("u1", false);
+    let shown: Value = app
+        .get(&format!("/api/v1/orders/{number}"), Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["status"], 1);
+    assert_eq!(shown["needs_refund"], true);
+    assert!(app.metrics().await.contains("order_late_payments_total 1"));
+}
+
+#[tokio::test]
+async fn a_payment_after_cancellation_is_kept_and_flagged() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    let token = app.token("u1", false);
+    let cancelled = app
+        .post(
+            &format!("/api/v1/orders/{number}/cancel"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status().as_u16(), 200);
+
+    app.publish(&paid_event(&number, "99.90", "n-late")).await;
+
+    let order = app.wait_for_status(&number, OrderStatus::Paid).await;
+    assert!(order.needs_refund);
+}
+
+#[tokio::test]
+async fn a_closed_event_times_an_unpaid_order_out() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    let mut params = paid_params(&number, "99.90", "n-close");
+    params.insert("trade_status".into(), "TRADE_CLOSED".into());
+
+    app.publish(&event_from(params)).await;
+
+    app.wait_for_status(&number, OrderStatus::TimedOut).await;
+}
+
+#[tokio::test]
+async fn refund_events_move_the_order_to_partially_refunded_then_refunded() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    app.publish(&paid_event(&number, "99.90", "n-1")).await;
+    app.wait_for_status(&number, OrderStatus::Paid).await;
+    let refund = |fee: &str, out_biz_no: &str, notify_id: &str, status: &str| {
+        let mut params = paid_params(&number, "99.90", notify_id);
+        params.insert("refund_fee".into(), fee.into());
+        params.insert("gmt_refund".into(), "2026-11-26 10:00:00.123".into());
+        params.insert("out_biz_no".into(), out_biz_no.into());
+        params.insert("trade_status".into(), status.into());
+        event_from(params)
+    };
+
+    app.publish(&refund("10.00", "R1", "n-2", "TRADE_SUCCESS"))
+        .await;
+    let partial = app
+        .wait_for_status(&number, OrderStatus::PartiallyRefunded)
+        .await;
+    app.publish(&refund("99.90", "R2", "n-3", "TRADE_CLOSED"))
+        .await;
+    let full = app.wait_for_status(&number, OrderStatus::Refunded).await;
+
+    assert_eq!(partial.refunded_amount.to_string(), "10.00");
+    assert_eq!(full.refunded_amount.to_string(), "99.90");
+}
+
+#[tokio::test]
+async fn events_wait_while_the_database_is_down_and_apply_when_it_is_back() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    let mut admin = crate::helpers::admin_connection().await;
+    // Take the database away: refuse new connections and end the existing ones.
+    diesel::sql_query(format!(
+        "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",
+        app.database
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+        app.database
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    app.publish(&paid_event(&number, "99.90", "n-1")).await;
+    app.wait_until("the event is requeued", || async {
+        app.state
+            .metrics
+            .render()
+            .contains("order_events_total{kind=\"order.paid\",outcome=\"requeued\"}")
+    })
+    .await;
+    diesel::sql_query(format!(
+        "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
+        app.database
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    let order = app.wait_for_status(&number, OrderStatus::Paid).await;
+    assert_eq!(
+        order.trade_no.as_deref(),
+        Some("2026112622001400000000000001")
+    );
+    let _ = APP_ID;
+}
