@@ -14,7 +14,7 @@ port=${PORT:-15051}
 metrics_port=${METRICS_PORT:-19090}
 keys=crates/alipay/tests/vectors/keys   # TEST-ONLY keys
 
-cargo build --release -p payment-gateway --bin payment-gateway --example load
+cargo build --release -p payment-gateway --bin payment-gateway --example gateway-load
 
 echo "== openssl speed -seconds 5 -multi 2 rsa2048"
 openssl_out=$(openssl speed -seconds 5 -multi 2 rsa2048 2>/dev/null)
@@ -41,7 +41,7 @@ kill -0 $gateway 2>/dev/null || { echo "the gateway exited (port in use?); log: 
 
 echo
 echo "== load: CreatePagePay, 32 callers"
-load_out=$("$target/release/examples/load" --url "http://127.0.0.1:$port" --callers 32 --duration 10s --warmup 2s "$@")
+load_out=$("$target/release/examples/gateway-load" --url "http://127.0.0.1:$port" --callers 32 --duration 10s --warmup 2s "$@")
 echo "$load_out"
 rpc=$(echo "$load_out" | awk '/rpc_per_sec/ {print $2}')
 
