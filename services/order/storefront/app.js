@@ -57,7 +57,7 @@ function renderHeader() {
   if (!header) return;
   const user = session.user();
   header.innerHTML = `
-    <h1>📚 Course shop</h1>
+    <h1>Course shop</h1>
     <nav><a href="/">Courses</a><a href="/orders">My orders</a></nav>
     <div id="login"></div>`;
   const login = header.querySelector("#login");
