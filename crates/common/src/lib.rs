@@ -9,6 +9,7 @@
 //! - [`http`]: the `{"code","msg","data"}` envelope the original frontend expects.
 //! - [`auth`]: JWT claims, verification with a pinned algorithm, and token issuing.
 //! - [`metrics`]: Prometheus text exposition for `/metrics`.
+//! - `web` (feature `actix`): the request-id middleware and extractor of the actix-web services.
 
 pub mod amqp;
 pub mod auth;
@@ -19,3 +20,5 @@ pub mod metrics;
 pub mod money;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "actix")]
+pub mod web;

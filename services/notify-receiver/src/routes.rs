@@ -1,18 +1,13 @@
 //! HTTP: the notification endpoint, health, readiness, metrics, and the request-id middleware.
 
-use std::future::{Ready, ready};
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, ContentType, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
+use actix_web::http::header::{self, ContentType, HeaderValue};
 use actix_web::web::{self, BytesMut};
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use common::events::EventKind;
-use common::telemetry::{REQUEST_ID_HEADER, RequestId};
+use common::telemetry::RequestId;
 use futures_util::StreamExt;
-use tracing::{Instrument, error, info, warn};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::error::{MAX_BODY_BYTES, NotifyError};
@@ -31,47 +26,7 @@ pub struct AppState {
     pub metrics: Metrics,
 }
 
-/// The request id of the current request, as set by [`request_id_middleware`].
-#[derive(Debug, Clone)]
-pub struct CurrentRequestId(pub RequestId);
-
-impl FromRequest for CurrentRequestId {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        // Always present behind the middleware; a fresh id keeps a mis-wired route traceable.
-        let id = request
-            .extensions()
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(RequestId::generate);
-        ready(Ok(Self(id)))
-    }
-}
-
-/// Takes the caller's `x-request-id` when it is safe to echo (or makes one), opens the span every
-/// log line of the request is written in, and returns the id in the response.
-pub async fn request_id_middleware(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let incoming = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let id = RequestId::from_header_or_generate(incoming);
-    request.extensions_mut().insert(id.clone());
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.path());
-    let mut response = next.call(request).instrument(span).await?;
-    // A RequestId is visible ASCII by construction, so this conversion does not fail.
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-    }
-    Ok(response)
-}
+pub use common::web::{CurrentRequestId, request_id_middleware};
 
 /// What happened to a notification that was answered `success`.
 enum Handled {

@@ -5,19 +5,15 @@
 use std::future::{Ready, ready};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use common::auth::Claims;
 use common::http::{Code, Envelope};
 use common::money::Money;
-use common::telemetry::{REQUEST_ID_HEADER, RequestId};
 use serde::{Deserialize, Serialize};
-use tracing::Instrument as _;
 
 use crate::domain::{CourseList, OrderStatus, OutRequestNo, OutTradeNo, PayType, Subject};
 use crate::error::ApiError;
@@ -26,45 +22,7 @@ use crate::refunds::{self, RefundOrder};
 use crate::repository::{self, Course, Order, OrderLine, Refund};
 use crate::state::AppState;
 
-/// The request id of the current request, as set by [`request_id_middleware`].
-#[derive(Debug, Clone)]
-pub struct CurrentRequestId(pub RequestId);
-
-impl FromRequest for CurrentRequestId {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let id = request
-            .extensions()
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(RequestId::generate);
-        ready(Ok(Self(id)))
-    }
-}
-
-/// Takes the caller's `x-request-id` when safe (or makes one), opens the request's span, and
-/// returns the id in the response; handlers pass it on to the gateway in gRPC metadata.
-pub async fn request_id_middleware(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let incoming = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let id = RequestId::from_header_or_generate(incoming);
-    request.extensions_mut().insert(id.clone());
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.path());
-    let mut response = next.call(request).instrument(span).await?;
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-    }
-    Ok(response)
-}
+pub use common::web::{CurrentRequestId, request_id_middleware};
 
 /// The verified claims of the caller's JWT (`Bearer`, `jwt` or `JWT` scheme); 401 otherwise.
 #[derive(Debug, Clone)]
