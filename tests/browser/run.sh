@@ -9,10 +9,17 @@ export DATABASE_NAME="browser_test_$$"
 export DEV_STATE_DIR
 DEV_STATE_DIR=$(mktemp -d /tmp/coursepay-browser.XXXXXX)
 
-command -v chromium >/dev/null 2>&1 || {
-  echo "[browser] installing Debian's chromium" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
-}
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[browser] installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q >/dev/null
+  as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
 [ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 bash scripts/dev.sh >"$DEV_STATE_DIR/dev.out" 2>&1 &
