@@ -11,6 +11,10 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 /// The workspace's top-level `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
+/// The advisory-lock key that serialises migrations across replicas (any constant unique to
+/// this database's users; the bytes spell "coursepa").
+const MIGRATION_LOCK_KEY: i64 = 0x636f_7572_7365_7061;
+
 pub type PgPool = Pool<AsyncPgConnection>;
 pub type PgConn = Object<AsyncPgConnection>;
 
@@ -62,10 +66,28 @@ pub async fn run_migrations(database_url: &str) -> Result<(), DbSetupError> {
     tokio::task::spawn_blocking(move || {
         let mut connection: AsyncConnectionWrapper<AsyncPgConnection> =
             diesel::Connection::establish(&url).map_err(DbSetupError::Connect)?;
-        connection
+        // Replicas that start together would otherwise race to apply the same migration (one
+        // of them failing on a table that already exists); the session-level advisory lock
+        // makes them take turns, and the later ones find nothing pending.
+        let lock = |sql: &str, connection: &mut AsyncConnectionWrapper<AsyncPgConnection>| {
+            diesel::RunQueryDsl::execute(diesel::sql_query(sql), connection)
+                .map(drop)
+                .map_err(|e| DbSetupError::Migrate(format!("migration lock: {e}")))
+        };
+        lock(
+            &format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"),
+            &mut connection,
+        )?;
+        let applied = connection
             .run_pending_migrations(MIGRATIONS)
             .map(drop)
-            .map_err(|e| DbSetupError::Migrate(e.to_string()))
+            .map_err(|e| DbSetupError::Migrate(e.to_string()));
+        // Released with the session anyway when the connection drops; unlocking says so.
+        let unlocked = lock(
+            &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
+            &mut connection,
+        );
+        applied.and(unlocked)
     })
     .await?
 }
