@@ -330,18 +330,17 @@ pub async fn insert_order_if_valid(
     Ok(id.is_some())
 }
 
+/// A read order row, or none, as the domain type.
+fn one_order(row: QueryResult<OrderRow>) -> Result<Option<Order>, RepoError> {
+    row.optional()?.map(Order::try_from).transpose()
+}
+
 pub async fn find_order(
     conn: &mut AsyncPgConnection,
     out_trade_no: &str,
 ) -> Result<Option<Order>, RepoError> {
-    orders::table
-        .filter(orders::out_trade_no.eq(out_trade_no))
-        .select(OrderRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .map(Order::try_from)
-        .transpose()
+    let by_number = orders::table.filter(orders::out_trade_no.eq(out_trade_no));
+    one_order(by_number.select(OrderRow::as_select()).first(conn).await)
 }
 
 /// The order, locked until the transaction ends (call inside one).
@@ -349,29 +348,27 @@ pub async fn lock_order(
     conn: &mut AsyncPgConnection,
     out_trade_no: &str,
 ) -> Result<Option<Order>, RepoError> {
-    orders::table
-        .filter(orders::out_trade_no.eq(out_trade_no))
-        .select(OrderRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?
-        .map(Order::try_from)
-        .transpose()
+    let by_number = orders::table.filter(orders::out_trade_no.eq(out_trade_no));
+    one_order(
+        by_number
+            .select(OrderRow::as_select())
+            .for_update()
+            .first(conn)
+            .await,
+    )
 }
 
 pub async fn find_order_by_id(
     conn: &mut AsyncPgConnection,
     id: i64,
 ) -> Result<Option<Order>, RepoError> {
-    orders::table
-        .find(id)
-        .select(OrderRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .map(Order::try_from)
-        .transpose()
+    one_order(
+        orders::table
+            .find(id)
+            .select(OrderRow::as_select())
+            .first(conn)
+            .await,
+    )
 }
 
 /// The order by id, locked until the transaction ends.
@@ -379,15 +376,14 @@ pub async fn lock_order_by_id(
     conn: &mut AsyncPgConnection,
     id: i64,
 ) -> Result<Option<Order>, RepoError> {
-    orders::table
-        .find(id)
-        .select(OrderRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?
-        .map(Order::try_from)
-        .transpose()
+    one_order(
+        orders::table
+            .find(id)
+            .select(OrderRow::as_select())
+            .for_update()
+            .first(conn)
+            .await,
+    )
 }
 
 /// The order if no one else holds its lock; `Ok(None)` when missing or locked.
@@ -395,16 +391,15 @@ pub async fn try_lock_order(
     conn: &mut AsyncPgConnection,
     id: i64,
 ) -> Result<Option<Order>, RepoError> {
-    orders::table
-        .find(id)
-        .select(OrderRow::as_select())
-        .for_update()
-        .skip_locked()
-        .first(conn)
-        .await
-        .optional()?
-        .map(Order::try_from)
-        .transpose()
+    one_order(
+        orders::table
+            .find(id)
+            .select(OrderRow::as_select())
+            .for_update()
+            .skip_locked()
+            .first(conn)
+            .await,
+    )
 }
 
 pub async fn order_lines(
