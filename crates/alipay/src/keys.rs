@@ -152,12 +152,12 @@ impl PrivateKey {
         self.inner.pkcs8_der()
     }
 
-    /// PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`).
+    /// PKCS#1 PEM (label `RSA PRIVATE KEY`).
     pub fn to_pkcs1_pem(&self) -> String {
         pem("RSA PRIVATE KEY", &self.to_pkcs1_der())
     }
 
-    /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    /// PKCS#8 PEM (label `PRIVATE KEY`).
     pub fn to_pkcs8_pem(&self) -> Result<String, KeyError> {
         Ok(pem("PRIVATE KEY", &self.to_pkcs8_der()?))
     }

@@ -3,8 +3,8 @@
 //!
 //! | file | content | use |
 //! |---|---|---|
-//! | `app_private_key_pkcs1.pem` | `BEGIN RSA PRIVATE KEY` | `ALIPAY_APP_PRIVATE_KEY_FILE` (any of the four works) |
-//! | `app_private_key_pkcs8.pem` | `BEGIN PRIVATE KEY` | Java SDKs, OpenSSL tools |
+//! | `app_private_key_pkcs1.pem` | PEM, label `RSA PRIVATE KEY` | `ALIPAY_APP_PRIVATE_KEY_FILE` (any of the four works) |
+//! | `app_private_key_pkcs8.pem` | PEM, label `PRIVATE KEY` | Java SDKs, OpenSSL tools |
 //! | `app_private_key_pkcs1.txt` | bare base64 of PKCS#1 | the key tool's "非 JAVA 适用" private key |
 //! | `app_private_key_pkcs8.txt` | bare base64 of PKCS#8 | the key tool's "JAVA 适用" private key |
 //! | `app_public_key.pem` | `BEGIN PUBLIC KEY` (SPKI) | for tools (e.g. the alipay-sandbox's `SANDBOX_APP_PUBLIC_KEY_FILE`) |
@@ -211,6 +211,7 @@ pub fn report_kept(files: &KeyPairFiles) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alipay::keys::KeyFormat;
 
     const KEY: &str =
         include_str!("../../../crates/alipay/tests/vectors/keys/app_private_pkcs1.pem");
@@ -236,16 +237,21 @@ mod tests {
             let text = std::fs::read_to_string(out.join(name)).unwrap();
             assert_eq!(PublicKey::from_text(&text).unwrap(), key.public_key());
         }
-        assert!(
-            std::fs::read_to_string(out.join("app_private_key_pkcs1.pem"))
-                .unwrap()
-                .starts_with("-----BEGIN RSA PRIVATE KEY-----")
-        );
-        assert!(
-            std::fs::read_to_string(out.join("app_private_key_pkcs8.pem"))
-                .unwrap()
-                .starts_with("-----BEGIN PRIVATE KEY-----")
-        );
+        // Each file holds the structure its name says, PEM-armoured or bare base64.
+        for (name, format, armoured) in [
+            ("app_private_key_pkcs1.pem", KeyFormat::Pkcs1, true),
+            ("app_private_key_pkcs8.pem", KeyFormat::Pkcs8, true),
+            ("app_private_key_pkcs1.txt", KeyFormat::Pkcs1, false),
+            ("app_private_key_pkcs8.txt", KeyFormat::Pkcs8, false),
+        ] {
+            let text = std::fs::read_to_string(out.join(name)).unwrap();
+            assert_eq!(
+                PrivateKey::from_text(&text).unwrap().format(),
+                format,
+                "{name}"
+            );
+            assert_eq!(text.starts_with("-----BEGIN "), armoured, "{name}");
+        }
         assert!(report(&files).contains(&key.public_key().to_base64()));
     }
 
