@@ -172,6 +172,25 @@ impl GatewayService {
         }
     }
 
+    /// Signs a page or wap pay request on the signing pool and answers with its URL and form.
+    async fn pay_link(
+        &self,
+        request: PayRequest,
+        out_trade_no: String,
+    ) -> Result<PayLinkResponse, GatewayError> {
+        let method = match &request {
+            PayRequest::Page(_) => "alipay.trade.page.pay",
+            PayRequest::Wap(_) => "alipay.trade.wap.pay",
+        };
+        let signed = self.signing.sign(request).await?;
+        self.metrics.signed(method);
+        Ok(PayLinkResponse {
+            url: signed.url(&self.gateway),
+            form_html: signed.form_html(&self.gateway),
+            out_trade_no,
+        })
+    }
+
     fn page_pay(&self, input: PayInput) -> Result<PagePay, GatewayError> {
         let out_trade_no = parse_out_trade_no(&input.out_trade_no)?;
         let total_amount = parse_amount("total_amount", &input.total_amount)?;
@@ -324,13 +343,7 @@ impl PaymentGateway for GatewayService {
                 passback_params: input.passback_params,
             })?;
             let out_trade_no = pay.out_trade_no.to_string();
-            let signed = self.signing.sign(PayRequest::Page(pay)).await?;
-            self.metrics.signed("alipay.trade.page.pay");
-            Ok(PayLinkResponse {
-                url: signed.url(&self.gateway),
-                form_html: signed.form_html(&self.gateway),
-                out_trade_no,
-            })
+            self.pay_link(PayRequest::Page(pay), out_trade_no).await
         })
         .await
     }
@@ -355,13 +368,7 @@ impl PaymentGateway for GatewayService {
                 quit_url: input.quit_url,
             };
             let out_trade_no = pay.page.out_trade_no.to_string();
-            let signed = self.signing.sign(PayRequest::Wap(pay)).await?;
-            self.metrics.signed("alipay.trade.wap.pay");
-            Ok(PayLinkResponse {
-                url: signed.url(&self.gateway),
-                form_html: signed.form_html(&self.gateway),
-                out_trade_no,
-            })
+            self.pay_link(PayRequest::Wap(pay), out_trade_no).await
         })
         .await
     }
