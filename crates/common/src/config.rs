@@ -150,6 +150,29 @@ impl Env {
             .unwrap_or(default))
     }
 
+    /// A required identifier (an app id, say): trimmed, then printable ASCII without spaces.
+    pub fn identifier(&self, name: &str) -> Result<String, ConfigError> {
+        let text: String = self.required(name)?;
+        let text = text.trim().to_owned();
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::new(
+                name,
+                "must be printable ASCII without spaces",
+            ));
+        }
+        Ok(text)
+    }
+
+    /// A number of worker threads: at least 1, by default one per CPU.
+    pub fn workers_or_cpus(&self, name: &str) -> Result<usize, ConfigError> {
+        let default = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = self.or(name, default)?;
+        if workers == 0 {
+            return Err(ConfigError::new(name, "must be at least 1"));
+        }
+        Ok(workers)
+    }
+
     /// A switch: `on`/`off`, `true`/`false`, `yes`/`no`, `1`/`0` (case-insensitive).
     pub fn flag_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
         Ok(self.optional_with(name, parse_flag)?.unwrap_or(default))
@@ -314,6 +337,26 @@ fn parse_flag(text: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_are_trimmed_and_must_be_printable_without_spaces() {
+        let env = Env::from_pairs([("ID", " 2021000000000001 "), ("BAD", "20 21")]);
+        assert_eq!(env.identifier("ID").unwrap(), "2021000000000001");
+        let bad = env.identifier("BAD").unwrap_err();
+        assert_eq!(bad.variable, "BAD");
+        assert!(bad.to_string().contains("without spaces"), "{bad}");
+        assert_eq!(env.identifier("MISSING").unwrap_err().variable, "MISSING");
+    }
+
+    #[test]
+    fn worker_counts_default_to_the_cpus_and_refuse_zero() {
+        let env = Env::from_pairs([("THREE", "3"), ("ZERO", "0")]);
+        assert_eq!(env.workers_or_cpus("THREE").unwrap(), 3);
+        assert!(env.workers_or_cpus("UNSET").unwrap() >= 1);
+        let zero = env.workers_or_cpus("ZERO").unwrap_err();
+        assert_eq!(zero.variable, "ZERO");
+        assert!(zero.to_string().contains("at least 1"), "{zero}");
+    }
 
     #[test]
     fn durations_read_as_written() {

@@ -108,14 +108,7 @@ impl Settings {
             ));
         }
 
-        let app_id: String = env.required("ALIPAY_APP_ID")?;
-        let app_id = app_id.trim().to_owned();
-        if !app_id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ConfigError::new(
-                "ALIPAY_APP_ID",
-                "must be printable ASCII without spaces",
-            ));
-        }
+        let app_id = env.identifier("ALIPAY_APP_ID")?;
 
         let key_text = env.text_or_file("ALIPAY_PUBLIC_KEY")?.ok_or_else(|| {
             ConfigError::new(
@@ -148,11 +141,7 @@ impl Settings {
             ));
         }
 
-        let default_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let http_workers = env.or("HTTP_WORKERS", default_workers)?;
-        if http_workers == 0 {
-            return Err(ConfigError::new("HTTP_WORKERS", "must be at least 1"));
-        }
+        let http_workers = env.workers_or_cpus("HTTP_WORKERS")?;
         let shutdown_timeout = env.duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?;
 
         Ok(Self {

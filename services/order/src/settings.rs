@@ -256,14 +256,7 @@ impl Settings {
         let success_query_interval =
             env.duration_or("SUCCESS_QUERY_INTERVAL", DEFAULT_SUCCESS_QUERY_INTERVAL)?;
 
-        let app_id: String = env.required("ALIPAY_APP_ID")?;
-        let app_id = app_id.trim().to_owned();
-        if !app_id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ConfigError::new(
-                "ALIPAY_APP_ID",
-                "must be printable ASCII without spaces",
-            ));
-        }
+        let app_id = env.identifier("ALIPAY_APP_ID")?;
         let seed_demo_data = env.flag_or("SEED_DEMO_DATA", true)?;
         let storefront = env.flag_or("STOREFRONT", false)?;
         if storefront && let JwtKey::PublicKey(_) = jwt {
@@ -273,11 +266,7 @@ impl Settings {
             ));
         }
 
-        let default_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let http_workers = env.or("HTTP_WORKERS", default_workers)?;
-        if http_workers == 0 {
-            return Err(ConfigError::new("HTTP_WORKERS", "must be at least 1"));
-        }
+        let http_workers = env.workers_or_cpus("HTTP_WORKERS")?;
         let shutdown_timeout = env.duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?;
 
         Ok(Self {
