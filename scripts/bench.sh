@@ -8,7 +8,7 @@
 #   5. notify-receiver: notifications → RabbitMQ with confirms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+source scripts/cargo-env.sh
 bash scripts/ensure-services.sh
 
 echo "== openssl speed -seconds 5 -multi $(nproc) rsa2048"

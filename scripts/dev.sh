@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+source scripts/cargo-env.sh
 
 profile=debug
 cargo_profile=()
@@ -39,7 +40,7 @@ bash scripts/ensure-services.sh
 
 log "building the services ($profile)"
 cargo build "${cargo_profile[@]}" --bins -p order -p payment-gateway -p notify-receiver -p alipay-sandbox
-bin="${CARGO_TARGET_DIR:-$root/target}/$profile"
+bin="$CARGO_TARGET_DIR/$profile"
 
 state="${DEV_STATE_DIR:-$root/.dev}"
 mkdir -p "$state/logs" "$state/sandbox"

@@ -101,15 +101,48 @@ impl Money {
         Amount::try_from(self)
     }
 
-    /// Parses the JSON-number form of an amount exactly. A JSON number reaches Rust as an `f64`;
-    /// its shortest round-trip text (what `{}` prints) is the text the sender wrote whenever that
-    /// text had at most 15 significant digits, so parsing that text keeps the value exact and
-    /// still refuses a third decimal.
-    pub fn from_json_number(number: f64) -> Result<Self, MoneyError> {
-        if !number.is_finite() {
-            return Err(MoneyError::Malformed(number.to_string()));
+    /// Parses an amount as it stands in a JSON document: a string (`"88.88"`) or a number
+    /// (`88.88`), both read from their text with the one rule of [`FromStr`]: digits, at most
+    /// two decimals, no sign, no exponent. A number is never converted through a float, so
+    /// `598.3999999999999999` is refused rather than rounded to 598.40, and `598.400` is refused
+    /// as a number exactly as `"598.400"` is as a string.
+    pub fn from_json_literal(literal: &str) -> Result<Self, MoneyError> {
+        let literal = literal.trim();
+        if literal.starts_with('"') {
+            let text: String = serde_json::from_str(literal)
+                .map_err(|_| MoneyError::Malformed(literal.to_owned()))?;
+            text.parse()
+        } else {
+            literal.parse()
         }
-        format!("{number}").parse()
+    }
+}
+
+/// `#[serde(deserialize_with = "...")]` helpers for JSON bodies, where an amount may be a string
+/// or a JSON number and must be read exactly (see [`Money::from_json_literal`]). They need
+/// `serde_json` as the deserializer: the number's text is taken through `RawValue`.
+pub mod json_exact {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::value::RawValue;
+
+    use super::Money;
+
+    /// A required amount.
+    pub fn money<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Money::from_json_literal(raw.get()).map_err(serde::de::Error::custom)
+    }
+
+    /// An optional amount: absent or `null` is `None`.
+    pub fn option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Money>, D::Error> {
+        let raw = Option::<Box<RawValue>>::deserialize(deserializer)?;
+        match raw {
+            None => Ok(None),
+            Some(raw) if raw.get().trim() == "null" => Ok(None),
+            Some(raw) => Money::from_json_literal(raw.get())
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
     }
 }
 
@@ -178,22 +211,40 @@ impl Serialize for Money {
 }
 
 impl<'de> Deserialize<'de> for Money {
-    /// Accepts a string (`"88.88"`, the contract) or a JSON number (`88.88`, what browsers send
-    /// when a page does arithmetic), both parsed exactly.
+    /// Accepts a string (`"88.88"`, the contract) or a whole JSON number. A JSON number with a
+    /// fraction is refused here, because a generic deserializer hands it over as an `f64` and
+    /// its exact text is gone; JSON bodies that allow such numbers read them with
+    /// [`json_exact`] instead.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Wire {
-            Text(String),
-            Integer(u64),
-            Number(f64),
-        }
-        match Wire::deserialize(deserializer)? {
-            Wire::Text(text) => text.parse(),
-            Wire::Integer(whole) => Money::from_decimal(Decimal::from(whole)),
-            Wire::Number(number) => Money::from_json_number(number),
-        }
-        .map_err(serde::de::Error::custom)
+        deserializer.deserialize_any(MoneyVisitor)
+    }
+}
+
+struct MoneyVisitor;
+
+impl serde::de::Visitor<'_> for MoneyVisitor {
+    type Value = Money;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an amount in yuan as a string with at most two decimals, e.g. \"88.88\"")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Money, E> {
+        text.parse().map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, whole: u64) -> Result<Money, E> {
+        Money::from_decimal(Decimal::from(whole)).map_err(E::custom)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, whole: i64) -> Result<Money, E> {
+        Money::from_decimal(Decimal::from(whole)).map_err(E::custom)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Money, E> {
+        Err(E::custom(
+            "an amount with decimals must be a string such as \"88.88\", so that it is read exactly",
+        ))
     }
 }
 
@@ -313,17 +364,80 @@ mod tests {
     }
 
     #[test]
-    fn json_accepts_strings_and_exact_numbers() {
+    fn json_strings_and_whole_numbers_deserialize_fractions_are_refused() {
         let from_text: Money = serde_json::from_str("\"299.50\"").unwrap();
-        let from_number: Money = serde_json::from_str("299.5").unwrap();
         let from_integer: Money = serde_json::from_str("199").unwrap();
-        assert_eq!(from_text, from_number);
+        assert_eq!(from_text.to_string(), "299.50");
         assert_eq!(from_integer.to_string(), "199.00");
-        assert!(serde_json::from_str::<Money>("0.1234").is_err());
+        // A generic deserializer only has the f64: refused, never rounded.
+        assert!(serde_json::from_str::<Money>("299.5").is_err());
         assert!(serde_json::from_str::<Money>("-3").is_err());
         assert_eq!(serde_json::to_string(&from_text).unwrap(), "\"299.50\"");
-        // 0.1 + 0.2 computed in a browser is not an amount.
-        assert!(serde_json::from_str::<Money>("0.30000000000000004").is_err());
+    }
+
+    #[test]
+    fn json_literals_are_read_exactly_with_one_rule_for_numbers_and_strings() {
+        for (literal, expected) in [
+            ("598.4", "598.40"),
+            ("\"598.4\"", "598.40"),
+            ("598.40", "598.40"),
+            ("\"598.40\"", "598.40"),
+            ("0", "0.00"),
+            ("199", "199.00"),
+            (" 99.9 ", "99.90"),
+        ] {
+            assert_eq!(
+                Money::from_json_literal(literal).unwrap().to_string(),
+                expected,
+                "{literal}"
+            );
+        }
+        // Each of these was once accepted through an f64 (and charged 598.40 / 99.90).
+        for literal in [
+            "598.3999999999999999",
+            "598.4000000000000001",
+            "99.899999999999999",
+            "0.30000000000000004",
+            "598.400",
+            "\"598.400\"",
+            "5.984e2",
+            "\"5.984e2\"",
+            "1E2",
+            "-1",
+            "\"-1.00\"",
+            "-0.0",
+            "null",
+            "true",
+            "\"\"",
+            "[1]",
+        ] {
+            assert!(Money::from_json_literal(literal).is_err(), "{literal}");
+        }
+    }
+
+    #[test]
+    fn json_exact_helpers_take_the_literal_text() {
+        #[derive(Debug, Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "json_exact::money")]
+            total: Money,
+            #[serde(default, deserialize_with = "json_exact::option")]
+            refund: Option<Money>,
+        }
+        let body: Body = serde_json::from_str(r#"{"total": 598.4, "refund": "1.5"}"#).unwrap();
+        assert_eq!(
+            (body.total.to_string(), body.refund),
+            ("598.40".into(), Some("1.50".parse().unwrap()))
+        );
+        let body: Body = serde_json::from_str(r#"{"total": "0.01", "refund": null}"#).unwrap();
+        assert_eq!(body.refund, None);
+        let body: Body = serde_json::from_str(r#"{"total": 1}"#).unwrap();
+        assert_eq!(body.refund, None);
+        let error = serde_json::from_str::<Body>(r#"{"total": 598.3999999999999999}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("more than two decimal places"),
+            "{error}"
+        );
     }
 
     #[test]

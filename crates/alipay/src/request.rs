@@ -154,16 +154,39 @@ pub struct Subject(String);
 impl Subject {
     pub fn parse(text: &str) -> Result<Self, RequestError> {
         let length = text.chars().count();
-        if text.trim().is_empty() || length > 256 || text.contains(['/', '=', '&']) {
+        if text.trim().is_empty() || length > MAX_SUBJECT_CHARS || text.contains(['/', '=', '&']) {
             return Err(RequestError::Subject(text.to_owned()));
         }
         Ok(Subject(text.to_owned()))
+    }
+
+    /// Makes any text a subject Alipay accepts, for text a merchant does not control (a course
+    /// name from a catalog, say): `/`, `=` and `&` become their full-width forms `／`, `＝`
+    /// and `＆`, which read the same on the cashier; control characters become spaces; the
+    /// result is trimmed and cut to 256 characters. Only text with nothing printable in it is
+    /// refused.
+    pub fn for_cashier(text: &str) -> Result<Self, RequestError> {
+        let cleaned: String = text
+            .chars()
+            .map(|c| match c {
+                '/' => '／',
+                '=' => '＝',
+                '&' => '＆',
+                c if c.is_control() => ' ',
+                c => c,
+            })
+            .collect();
+        let cut: String = cleaned.trim().chars().take(MAX_SUBJECT_CHARS).collect();
+        Subject::parse(cut.trim_end()).map_err(|_| RequestError::Subject(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
+
+/// Longest subject Alipay accepts, in characters.
+const MAX_SUBJECT_CHARS: usize = 256;
 
 /// An absolute deadline for paying, in Beijing time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -766,6 +789,28 @@ mod tests {
             assert!(Subject::parse(bad).is_err(), "{bad}");
         }
         assert!(Subject::parse(&"课".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn any_text_can_be_made_a_subject_for_the_cashier() {
+        let subject = |text: &str| Subject::for_cashier(text).map(|s| s.as_str().to_owned());
+        assert_eq!(subject("C/C++ 入门").unwrap(), "C／C++ 入门");
+        assert_eq!(subject("R&D 101").unwrap(), "R＆D 101");
+        assert_eq!(subject("a=b\tc\n").unwrap(), "a＝b c");
+        assert_eq!(subject(" Python 课程 ").unwrap(), "Python 课程");
+        assert_eq!(subject(&"课".repeat(300)).unwrap(), "课".repeat(256));
+        // Cutting never leaves a trailing space.
+        assert_eq!(
+            subject(&format!("{} x", "a".repeat(255))).unwrap(),
+            "a".repeat(255)
+        );
+        for nothing in ["", "   ", "\n\t"] {
+            assert!(Subject::for_cashier(nothing).is_err(), "{nothing:?}");
+        }
+        for text in ["C/C++", "a&b=c", "x\u{7}y"] {
+            let made = Subject::for_cashier(text).unwrap();
+            assert!(Subject::parse(made.as_str()).is_ok(), "{text:?}");
+        }
         assert!(TimeExpire::parse("2024-01-02 03:04").is_err());
         assert_eq!(
             TimeExpire::parse("2024-01-02 03:04:05")

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 /// The `role` that grants admin rights (refunds, all orders).
 pub const ADMIN_ROLE: &str = "admin";
 
-/// Accepted clock skew between issuer and verifier, when not set otherwise.
+/// Accepted clock skew between issuer and verifier, when not set otherwise. It applies to `exp`
+/// (a token is accepted up to this long after it expired) and to `nbf` (up to this long before
+/// it becomes valid).
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 
 /// Largest leeway accepted: more would keep expired tokens alive noticeably longer.
@@ -37,8 +39,13 @@ pub struct Claims {
     pub sub: String,
     /// Expiry, seconds since the Unix epoch.
     pub exp: i64,
-    /// Issue time, seconds since the Unix epoch.
-    pub iat: i64,
+    /// Issue time, seconds since the Unix epoch. Optional: identity providers often leave it
+    /// out, and nothing here depends on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Not valid before, seconds since the Unix epoch; checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
 }
@@ -51,7 +58,8 @@ impl Claims {
         Self {
             sub: sub.into(),
             exp: iat.saturating_add(ttl),
-            iat,
+            iat: Some(iat),
+            nbf: None,
             role,
         }
     }
@@ -70,6 +78,8 @@ pub enum AuthError {
     Malformed(String),
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet (its nbf is in the future)")]
+    NotYetValid,
     #[error("the token's signature does not verify")]
     BadSignature,
     #[error("the token is signed with {found}, but only {expected} is accepted")]
@@ -130,6 +140,7 @@ impl JwtVerifier {
         let mut validation = Validation::new(pinned.algorithm());
         validation.set_required_spec_claims(&["exp"]);
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         // We issue no `aud`; with none configured, a token carrying one must not be refused.
         validation.validate_aud = false;
         validation.leeway = DEFAULT_LEEWAY.as_secs();
@@ -244,11 +255,19 @@ fn map_error(error: jsonwebtoken::errors::Error, expected: &'static str) -> Auth
         ErrorKind::InvalidClaimFormat(claim) => {
             AuthError::Malformed(format!("the {claim} claim is invalid"))
         }
-        ErrorKind::Json(error) => AuthError::Malformed(format!("the claims are invalid: {error}")),
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        ErrorKind::Json(_) => AuthError::Malformed(
+            "the claims are not a JSON object with sub (text) and exp (seconds)".into(),
+        ),
+        ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+            AuthError::Malformed("a part of the token is not base64url-encoded JSON".into())
+        }
         // A key the crypto backend rejects at use (a PEM that parsed but is no RSA key) cannot be
         // told apart from a token signed for another key; both mean "signature not verified".
         ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => AuthError::BadSignature,
-        _ => AuthError::Malformed(error.to_string()),
+        // The crate's kinds are non-exhaustive; whatever else it reports, the token was not
+        // accepted, and its internals are not the client's business.
+        _ => AuthError::Malformed("the token could not be read".into()),
     }
 }
 
@@ -341,7 +360,7 @@ mod tests {
         let claims = verifier.verify(&token).unwrap();
         assert_eq!(claims.sub, "42");
         assert!(!claims.is_admin());
-        assert!(claims.exp >= now() + 3590 && claims.iat <= now());
+        assert!(claims.exp >= now() + 3590 && claims.iat.is_some_and(|iat| iat <= now()));
 
         let admin = issuer
             .issue_for("1", true, Duration::from_secs(60))
@@ -471,6 +490,57 @@ mod tests {
             JwtVerifier::rs256_pem(b"not a pem"),
             Err(JwtSetupError::InvalidPublicKey(_))
         ));
+    }
+
+    #[test]
+    fn nbf_in_the_future_is_refused_within_the_leeway_accepted() {
+        let verifier = JwtVerifier::hs256(SECRET).unwrap();
+        let early = hs256(
+            &json!({"sub": "42", "nbf": now() + 120, "exp": now() + 600}),
+            SECRET,
+        );
+        assert_eq!(verifier.verify(&early), Err(AuthError::NotYetValid));
+        let skewed = hs256(
+            &json!({"sub": "42", "nbf": now() + 2, "exp": now() + 600}),
+            SECRET,
+        );
+        assert!(verifier.verify(&skewed).is_ok());
+        let started = hs256(
+            &json!({"sub": "42", "nbf": now() - 60, "exp": now() + 600}),
+            SECRET,
+        );
+        assert_eq!(verifier.verify(&started).unwrap().nbf, Some(now() - 60));
+    }
+
+    #[test]
+    fn iat_is_optional() {
+        let verifier = JwtVerifier::hs256(SECRET).unwrap();
+        let token = hs256(&json!({"sub": "42", "exp": now() + 60}), SECRET);
+        let claims = verifier.verify(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.iat), ("42", None));
+    }
+
+    #[test]
+    fn errors_speak_of_the_token_not_of_the_parser() {
+        let verifier = JwtVerifier::hs256(SECRET).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        for token in [
+            format!("{header}.x.sig"),
+            format!("{header}.e30x.sig"),
+            format!("{header}.!!!.sig"),
+            format!("{header}.{}.sig", URL_SAFE_NO_PAD.encode(b"[1,2]")),
+        ] {
+            let message = verifier.verify(&token).unwrap_err().to_string();
+            for internal in [
+                "Base64",
+                "base64 error",
+                "Invalid input length",
+                "line 1",
+                "Json",
+            ] {
+                assert!(!message.contains(internal), "{token}: {message}");
+            }
+        }
     }
 
     #[test]

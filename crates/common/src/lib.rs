@@ -9,12 +9,14 @@
 //! - [`http`]: the `{"code","msg","data"}` envelope the original frontend expects.
 //! - [`auth`]: JWT claims, verification with a pinned algorithm, and token issuing.
 //! - [`metrics`]: Prometheus text exposition for `/metrics`.
+//! - [`health`]: the one body of every service's `/healthz` and `/readyz`.
 //! - `web` (feature `actix`): the request-id middleware and extractor of the actix-web services.
 
 pub mod amqp;
 pub mod auth;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod money;

@@ -21,8 +21,9 @@ pub fn shutdown_signal() -> CancellationToken {
         Ok(listener) => {
             tokio::spawn(async move {
                 let signal = listener.await;
-                tracing::info!(signal, "shutdown signal received, draining");
+                // Cancel first: nothing that happens while logging may keep the process running.
                 fired.cancel();
+                tracing::info!(signal, "shutdown signal received, draining");
             });
         }
         Err(error) => {

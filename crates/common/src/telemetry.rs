@@ -45,6 +45,10 @@ fn install() -> bool {
         .with_current_span(true)
         .with_span_list(false)
         .with_env_filter(filter)
+        // A log line that cannot be written (stdout closed, say) is dropped. Otherwise the crate
+        // reports it with `eprintln!`, which panics when stderr is closed too, and a panic in
+        // the task that logs the shutdown signal would leave the process deaf to SIGTERM.
+        .log_internal_errors(false)
         .try_init()
         .is_ok();
     if let Some(error) = invalid {

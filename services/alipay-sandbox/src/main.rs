@@ -2,16 +2,21 @@
 
 use alipay_sandbox::settings::HELP;
 use alipay_sandbox::{Application, Settings};
+use clap::Parser;
+
+/// alipay-sandbox: an offline Alipay (gateway.do, the cashier, signed notifications, server
+/// APIs and a test API) for local runs and tests. Never put it in front of real money.
+///
+/// It takes no arguments: it is configured by the environment variables listed below.
+#[derive(Debug, Parser)]
+#[command(name = "alipay-sandbox", version, after_help = HELP)]
+struct Cli {}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    if std::env::args()
-        .skip(1)
-        .any(|arg| arg == "--help" || arg == "-h")
-    {
-        print!("{HELP}");
-        return std::process::ExitCode::SUCCESS;
-    }
+    // --help, --version, and a clear refusal (exit 2) of anything else, before anything starts
+    // or any key is written.
+    let Cli {} = Cli::parse();
     common::telemetry::init();
     let application = Settings::from_env()
         .map_err(alipay_sandbox::StartupError::from)

@@ -16,12 +16,8 @@ use alipay::time::{Clock, SystemClock};
 use common::config::{ConfigError, Env, ExposeSecret};
 use serde::Deserialize;
 
-/// What `alipay-sandbox --help` prints.
+/// What `alipay-sandbox --help` prints after clap's usage: every variable it reads.
 pub const HELP: &str = "\
-alipay-sandbox: an offline Alipay (gateway.do) for local runs and tests
-
-USAGE: alipay-sandbox [--help]
-
 Environment variables (a variable set to the empty string counts as unset):
   BIND_ADDR                       host:port to listen on                  [default: 0.0.0.0:8090]
   SANDBOX_PUBLIC_URL              base URL the sandbox hands out (bill download links, test API

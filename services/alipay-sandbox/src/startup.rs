@@ -143,7 +143,7 @@ impl Application {
                 )
                 .route("/downloadBillFile.resource", web::get().to(bill::download))
                 .route("/healthz", web::get().to(healthz))
-                .route("/readyz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))
                 .configure(|config| {
                     if test_api {
@@ -329,8 +329,18 @@ async fn request_context(
     Ok(response)
 }
 
+/// `/healthz`, in the shape every service shares.
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain").body("ok")
+    HttpResponse::Ok()
+        .content_type(common::health::CONTENT_TYPE)
+        .body(common::health::HealthReport::alive().to_json())
+}
+
+/// `/readyz`: the sandbox needs nothing outside itself, so serving is being ready.
+async fn readyz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(common::health::CONTENT_TYPE)
+        .body(common::health::HealthReport::readiness([]).to_json())
 }
 
 async fn metrics_text(sandbox: web::Data<Sandbox>) -> HttpResponse {

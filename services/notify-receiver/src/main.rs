@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use common::config::Env;
 use notify_receiver::settings::HELP;
 use notify_receiver::{Application, Settings};
@@ -12,25 +13,18 @@ use tracing::{error, info};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// notify-receiver: verifies Alipay's asynchronous notifications and publishes them to
+/// RabbitMQ, answering `success` only once the broker has confirmed.
+///
+/// It takes no arguments: it is configured by the environment variables listed below.
+#[derive(Debug, Parser)]
+#[command(name = "notify-receiver", version, after_help = HELP)]
+struct Cli {}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None => {}
-        Some("--help" | "-h") => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Some("--version" | "-V") => {
-            println!("notify-receiver {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!(
-                "notify-receiver: unknown argument {other:?}; it is configured by environment variables (see --help)"
-            );
-            return ExitCode::from(2);
-        }
-    }
+    // --help, --version, and a clear refusal (exit 2) of anything else.
+    let Cli {} = Cli::parse();
 
     common::telemetry::init();
     let settings = match Settings::from_env(&Env::from_process()) {

@@ -5,6 +5,7 @@ use actix_web::web::{self, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use common::events::EventKind;
+use common::health::HealthReport;
 use common::telemetry::RequestId;
 use futures_util::StreamExt;
 use tracing::{error, info, warn};
@@ -189,22 +190,27 @@ fn truncated(text: &str) -> &str {
 
 /// `GET /healthz`: the process is up and serving.
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(ContentType::plaintext())
-        .body("ok")
+    health_response(&HealthReport::alive())
 }
 
 /// `GET /readyz`: a notification could be published right now.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.publisher.is_ready() {
+    health_response(&HealthReport::readiness([(
+        "broker",
+        state.publisher.is_ready(),
+    )]))
+}
+
+/// 200 or 503 with the report as its body: the shape every service shares.
+fn health_response(report: &HealthReport) -> HttpResponse {
+    let mut response = if report.is_healthy() {
         HttpResponse::Ok()
-            .insert_header(ContentType::plaintext())
-            .body("ready")
     } else {
         HttpResponse::ServiceUnavailable()
-            .insert_header(ContentType::plaintext())
-            .body("not ready: no RabbitMQ channel")
-    }
+    };
+    response
+        .insert_header((header::CONTENT_TYPE, common::health::CONTENT_TYPE))
+        .body(report.to_json())
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -28,13 +28,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// (measured on the 2-core machine: no difference between 1, 2 and 4).
 pub const DEFAULT_AMQP_CHANNELS: usize = 1;
 
-/// `notify-receiver --help`.
+/// What `notify-receiver --help` prints after clap's usage: every variable it reads.
 pub const HELP: &str = "\
-notify-receiver: verifies Alipay's asynchronous notifications and publishes them to RabbitMQ.
-
-USAGE: notify-receiver            (configured only by environment variables)
-       notify-receiver --help | --version
-
 ENVIRONMENT (an empty value counts as unset):
   BIND_ADDR                 host:port the HTTP server listens on            [default: 0.0.0.0:8081]
   AMQP_URL                  RabbitMQ URL, amqp:// (add ?heartbeat=10 to notice a dead peer sooner)

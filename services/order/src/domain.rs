@@ -213,33 +213,6 @@ impl fmt::Display for OutRequestNo {
     }
 }
 
-/// Longest subject Alipay accepts.
-pub const MAX_SUBJECT_CHARS: usize = 256;
-
-/// An order's subject: trimmed, non-empty, at most 256 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subject(String);
-
-impl Subject {
-    pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err("subject is required");
-        }
-        if text.chars().count() > MAX_SUBJECT_CHARS {
-            return Err("subject is longer than 256 characters");
-        }
-        if text.chars().any(char::is_control) {
-            return Err("subject contains control characters");
-        }
-        Ok(Self(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// The courses of one order: non-empty, no duplicates, positive ids, in the order given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CourseList(Vec<i64>);
@@ -322,12 +295,5 @@ mod tests {
         assert!(CourseList::parse(&[1, 1]).unwrap_err().contains("twice"));
         assert!(CourseList::parse(&[0]).is_err());
         assert_eq!(CourseList::parse(&[3, 1]).unwrap().ids(), &[3, 1]);
-    }
-
-    #[test]
-    fn subjects() {
-        assert!(Subject::parse("  ").is_err());
-        assert!(Subject::parse(&"课".repeat(257)).is_err());
-        assert_eq!(Subject::parse(" Rust ").unwrap().as_str(), "Rust");
     }
 }

@@ -22,6 +22,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("no such route: {0}")]
+    NoSuchRoute(String),
     #[error("{0}")]
     Conflict(String),
     #[error("the payment service is unavailable, please try again")]
@@ -80,7 +82,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoSuchRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::GatewayRefused(_) => StatusCode::CONFLICT,
             ApiError::GatewayUnavailable(_) | ApiError::DatabaseUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -103,14 +105,29 @@ impl ResponseError for ApiError {
             | ApiError::Forbidden
             | ApiError::BadRequest(_)
             | ApiError::NotFound(_)
+            | ApiError::NoSuchRoute(_)
             | ApiError::Conflict(_)
             | ApiError::GatewayRefused(_) => {
                 tracing::info!(%status, error = %self, "request refused");
             }
         }
         let mut response = HttpResponse::build(status);
-        if let ApiError::Unauthorized(_) = self {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        if let ApiError::Unauthorized(cause) = self {
+            // One challenge per scheme the API takes: `jwt` (the original frontend's) first,
+            // then `Bearer`. RFC 6750: `invalid_token` when a token was sent and failed.
+            let (jwt, bearer) = match cause {
+                AuthError::Missing => (r#"JWT realm="coursepay""#, r#"Bearer realm="coursepay""#),
+                AuthError::Malformed(_)
+                | AuthError::Expired
+                | AuthError::NotYetValid
+                | AuthError::BadSignature
+                | AuthError::WrongAlgorithm { .. } => (
+                    r#"JWT realm="coursepay", error="invalid_token""#,
+                    r#"Bearer realm="coursepay", error="invalid_token""#,
+                ),
+            };
+            response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(jwt)));
+            response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(bearer)));
         }
         response.json(Envelope::failure(self.to_string()))
     }

@@ -8,17 +8,17 @@ use diesel_async::AsyncConnection as _;
 use payment_proto::v1::{CreatePagePayRequest, TradeStatus};
 use tracing::{info, warn};
 
-use crate::domain::{CourseList, OrderStatus, OutTradeNo, PayType, Subject};
+use crate::domain::{CourseList, OrderStatus, OutTradeNo, PayType};
 use crate::error::ApiError;
 use crate::gateway::GatewayError;
 use crate::payments::{self, Facts, Outcome};
 use crate::repository::{self, NewOrder, Order, RepoError};
 use crate::state::AppState;
 
-/// A validated `POST /order/pay/` body.
+/// A validated `POST /order/pay/` body. There is no subject: the order is named after its
+/// courses (see `place_order` in the migrations), so no buyer can write on Alipay's cashier.
 #[derive(Debug, Clone)]
 pub struct PayOrder {
-    pub subject: Subject,
     pub total_amount: Money,
     pub pay_type: PayType,
     pub courses: CourseList,
@@ -66,7 +66,6 @@ pub async fn create(
         NewOrder {
             out_trade_no: out_trade_no.as_str(),
             user_id: &claims.sub,
-            subject: order.subject.as_str(),
             total_amount: order.total_amount,
             pay_type: order.pay_type.code(),
             status,
@@ -77,9 +76,9 @@ pub async fn create(
         order.courses.ids(),
     )
     .await?;
-    if !inserted {
+    let Some(subject) = inserted else {
         return Err(why_not_inserted(&mut conn, &order).await);
-    }
+    };
     drop(conn);
 
     if zero {
@@ -94,7 +93,7 @@ pub async fn create(
     let request = CreatePagePayRequest {
         out_trade_no: out_trade_no.to_string(),
         total_amount: order.total_amount.to_string(),
-        subject: order.subject.as_str().to_owned(),
+        subject,
         time_expire: Some(alipay::time::format_beijing(expires_at)),
         ..CreatePagePayRequest::default()
     };
@@ -215,11 +214,72 @@ pub async fn check_paid(
     };
     if let Some(facts) = Facts::from_paid_query(&answer, Utc::now()) {
         apply_paid_query(state, &facts, "query").await?;
+    } else if closed_before_payment(&answer) {
+        // The buyer cancelled on the cashier (or the trade timed out there): Alipay will never
+        // take money for this trade, so the page can say so now instead of at the sweep.
+        let mut conn = state.pool.get().await?;
+        let cancelled = repository::set_status(
+            &mut conn,
+            order.id,
+            OrderStatus::Unpaid,
+            OrderStatus::Cancelled,
+            Utc::now(),
+        )
+        .await?;
+        if cancelled {
+            info!(%out_trade_no, "closed at Alipay before payment: order cancelled");
+        }
     }
     let mut conn = state.pool.get().await?;
     Ok(repository::find_order(&mut conn, out_trade_no.as_str())
         .await?
         .unwrap_or(order))
+}
+
+/// A signed answer saying the trade was closed and never paid (a trade closed after a full
+/// refund has a payment date, and is not this).
+fn closed_before_payment(answer: &payment_proto::v1::QueryTradeResponse) -> bool {
+    answer.exists
+        && TradeStatus::try_from(answer.trade_status) == Ok(TradeStatus::TradeClosed)
+        && answer.send_pay_date.is_none()
+}
+
+/// A fresh pay link for an unpaid, unexpired order of the caller's, with the order's own
+/// number, amount, subject and deadline (Alipay accepts them again while the trade is open).
+pub async fn pay_link(
+    state: &AppState,
+    claims: &Claims,
+    request_id: &str,
+    out_trade_no: &OutTradeNo,
+) -> Result<String, ApiError> {
+    let order = owned_order(state, claims, out_trade_no).await?;
+    match order.status {
+        OrderStatus::Unpaid => {}
+        status @ (OrderStatus::Paid
+        | OrderStatus::Cancelled
+        | OrderStatus::TimedOut
+        | OrderStatus::PartiallyRefunded
+        | OrderStatus::Refunded) => {
+            return Err(ApiError::Conflict(format!(
+                "only unpaid orders can be paid; this one is {status}"
+            )));
+        }
+    }
+    if order.expires_at <= Utc::now() {
+        return Err(ApiError::Conflict(
+            "the order has expired; please place a new one".into(),
+        ));
+    }
+    let request = CreatePagePayRequest {
+        out_trade_no: order.out_trade_no.clone(),
+        total_amount: order.total_amount.to_string(),
+        subject: order.subject.clone(),
+        time_expire: Some(alipay::time::format_beijing(order.expires_at)),
+        ..CreatePagePayRequest::default()
+    };
+    let link = state.gateway.create_page_pay(request_id, request).await?;
+    info!(%out_trade_no, "pay link handed out again");
+    Ok(link.url)
 }
 
 /// Applies a paid `QueryTrade` answer and counts it.

@@ -146,6 +146,8 @@ struct LineRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderLine {
     pub course_id: i64,
+    /// The course's name in the catalog, so that a page can say what was bought.
+    pub title: String,
     pub price: Money,
     pub real_price: Money,
 }
@@ -276,7 +278,6 @@ pub async fn insert_course(
 pub struct NewOrder<'a> {
     pub out_trade_no: &'a str,
     pub user_id: &'a str,
-    pub subject: &'a str,
     pub total_amount: Money,
     pub pay_type: i16,
     pub status: OrderStatus,
@@ -286,13 +287,12 @@ pub struct NewOrder<'a> {
 }
 
 diesel::define_sql_function! {
-    /// `migrations/…/up.sql`: inserts the order and its lines if the courses and the total check
-    /// out; the new order's id, or NULL.
+    /// `migrations/2026-12-04-…/up.sql`: inserts the order and its lines if the courses and the
+    /// total check out, naming it after its courses; the subject, or NULL.
     #[allow(clippy::too_many_arguments)]
-    fn create_order(
+    fn place_order(
         out_trade_no: diesel::sql_types::Text,
         user_id: diesel::sql_types::Text,
-        subject: diesel::sql_types::Text,
         total: diesel::sql_types::Numeric,
         pay_type: diesel::sql_types::SmallInt,
         status: diesel::sql_types::SmallInt,
@@ -300,23 +300,23 @@ diesel::define_sql_function! {
         expires_at: diesel::sql_types::Timestamptz,
         now: diesel::sql_types::Timestamptz,
         course_ids: diesel::sql_types::Array<diesel::sql_types::BigInt>,
-    ) -> diesel::sql_types::Nullable<diesel::sql_types::BigInt>;
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
 }
 
 /// Inserts the order and one line per course in one call (one round trip, one transaction),
 /// but only if every course in `course_ids` exists and is active and their prices add up to
-/// `order.total_amount`. `Ok(false)`: nothing was inserted; [`courses_by_ids`] tells why.
+/// `order.total_amount`. Returns the subject the order was given (from the catalog), or `None`
+/// when nothing was inserted; [`courses_by_ids`] tells why.
 pub async fn insert_order_if_valid(
     conn: &mut AsyncPgConnection,
     order: NewOrder<'_>,
     course_ids: &[i64],
-) -> Result<bool, RepoError> {
+) -> Result<Option<String>, RepoError> {
     // Built with the query builder (not `sql_query`), so diesel-async caches the prepared
     // statement per connection.
-    let id: Option<i64> = diesel::select(create_order(
+    Ok(diesel::select(place_order(
         order.out_trade_no,
         order.user_id,
-        order.subject,
         order.total_amount.decimal(),
         order.pay_type,
         order.status.code(),
@@ -326,8 +326,7 @@ pub async fn insert_order_if_valid(
         course_ids,
     ))
     .get_result(conn)
-    .await?;
-    Ok(id.is_some())
+    .await?)
 }
 
 /// A read order row, or none, as the domain type.
@@ -407,15 +406,17 @@ pub async fn order_lines(
     order_id: i64,
 ) -> Result<Vec<OrderLine>, RepoError> {
     order_lines::table
+        .inner_join(courses::table)
         .filter(order_lines::order_id.eq(order_id))
         .order(order_lines::id)
-        .select(LineRow::as_select())
-        .load(conn)
+        .select((LineRow::as_select(), courses::name))
+        .load::<(LineRow, String)>(conn)
         .await?
         .into_iter()
-        .map(|row| {
+        .map(|(row, title)| {
             Ok(OrderLine {
                 course_id: row.course_id,
+                title,
                 price: money("order_lines", row.id, row.price)?,
                 real_price: money("order_lines", row.id, row.real_price)?,
             })

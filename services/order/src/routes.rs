@@ -11,11 +11,12 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use common::auth::Claims;
+use common::health::HealthReport;
 use common::http::{Code, Envelope};
 use common::money::Money;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CourseList, OrderStatus, OutRequestNo, OutTradeNo, PayType, Subject};
+use crate::domain::{CourseList, OrderStatus, OutRequestNo, OutTradeNo, PayType};
 use crate::error::ApiError;
 use crate::orders::{self, Created, PayOrder};
 use crate::refunds::{self, RefundOrder};
@@ -50,13 +51,125 @@ impl FromRequest for Authenticated {
     }
 }
 
-/// JSON bodies and query strings that do not parse are 400s in our envelope.
+/// Largest JSON body any route accepts.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// JSON bodies (for extractors other than [`JsonBody`]) that do not parse are 400s in our
+/// envelope, in the words of [`parse_json`].
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(64 * 1024)
+        .limit(MAX_JSON_BODY)
         .error_handler(|error, _| {
-            ApiError::BadRequest(format!("invalid JSON body: {error}")).into()
+            let message = match error {
+                actix_web::error::JsonPayloadError::Deserialize(error) => {
+                    json_error_message(error.to_string().as_str(), error.classify(), None)
+                }
+                actix_web::error::JsonPayloadError::ContentType => {
+                    "send the body as JSON, with Content-Type: application/json".to_owned()
+                }
+                actix_web::error::JsonPayloadError::Overflow { .. }
+                | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                    format!(
+                        "the body is larger than the {} KiB allowed",
+                        MAX_JSON_BODY / 1024
+                    )
+                }
+                other => format!("the body could not be read: {other}"),
+            };
+            ApiError::BadRequest(message).into()
         })
+}
+
+/// The payload limit of bodies read as bytes ([`JsonBody`], refunds).
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(MAX_JSON_BODY)
+}
+
+/// A JSON body whose 400 names the field that is wrong (`course_list[1]: …`) and says what is
+/// wrong in the API's words, never in the parser's (`untagged enum …`).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let not_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<actix_web::mime::Mime>().ok())
+            .is_some_and(|mime| {
+                mime.subtype() != actix_web::mime::JSON
+                    && mime.suffix() != Some(actix_web::mime::JSON)
+            });
+        let bytes = web::Bytes::from_request(request, payload);
+        Box::pin(async move {
+            if not_json {
+                return Err(ApiError::BadRequest(
+                    "send the body as JSON, with Content-Type: application/json".into(),
+                ));
+            }
+            let bytes = bytes.await.map_err(|error| {
+                ApiError::BadRequest(match error.as_response_error().status_code() {
+                    StatusCode::PAYLOAD_TOO_LARGE => format!(
+                        "the body is larger than the {} KiB allowed",
+                        MAX_JSON_BODY / 1024
+                    ),
+                    _ => "the body could not be read".to_owned(),
+                })
+            })?;
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// Parses a JSON body; the error names the field and what is wrong with it.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        ApiError::BadRequest(json_error_message(
+            &inner.to_string(),
+            inner.classify(),
+            Some(&path),
+        ))
+    })?;
+    // Trailing characters after the value are a syntax error, not something to ignore.
+    deserializer.end().map_err(|error| {
+        ApiError::BadRequest(json_error_message(
+            &error.to_string(),
+            error.classify(),
+            None,
+        ))
+    })?;
+    Ok(parsed)
+}
+
+/// `serde_json`'s message, reworded for a client: syntax errors keep their position (that is
+/// where to look), data errors lose it and gain the field's name instead.
+fn json_error_message(
+    message: &str,
+    category: serde_json::error::Category,
+    path: Option<&str>,
+) -> String {
+    use serde_json::error::Category;
+    match category {
+        Category::Syntax | Category::Eof | Category::Io => {
+            format!("the body is not valid JSON: {message}")
+        }
+        Category::Data => {
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message, |(message, _)| message);
+            match path {
+                Some(path) if path != "." => format!("{path}: {message}"),
+                _ => message.to_owned(),
+            }
+        }
+    }
 }
 
 pub fn query_config() -> web::QueryConfig {
@@ -66,11 +179,14 @@ pub fn query_config() -> web::QueryConfig {
 
 // ---- the original frontend's routes ----
 
-/// `POST /order/pay/`, as the original frontend sends it.
+/// `POST /order/pay/`, as the original frontend sends it. Its `subject` is accepted and
+/// ignored: the order is named after its courses, so that no buyer can write on Alipay's
+/// cashier.
 #[derive(Debug, Deserialize)]
 pub struct PayBody {
-    pub subject: String,
-    /// A string ("99.90") or a JSON number, parsed exactly.
+    /// A string ("99.90") or a JSON number, read exactly from its text (never through a float),
+    /// with one rule for both: at most two decimals, no sign, no exponent.
+    #[serde(deserialize_with = "common::money::json_exact::money")]
     pub total_amount: Money,
     pub pay_type: i64,
     pub course_list: Vec<i64>,
@@ -81,17 +197,22 @@ pub async fn pay(
     state: web::Data<AppState>,
     auth: Authenticated,
     request_id: CurrentRequestId,
-    body: web::Json<PayBody>,
+    body: JsonBody<PayBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.0;
     let pay_type = PayType::from_code(body.pay_type).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "pay_type {} is unknown; use 1 (Alipay)",
             body.pay_type
         ))
     })?;
+    // Zero is a free order (paid at once); anything else must be a sum Alipay accepts.
+    if !body.total_amount.is_zero() {
+        body.total_amount
+            .to_alipay()
+            .map_err(|error| ApiError::BadRequest(format!("total_amount: {error}")))?;
+    }
     let order = PayOrder {
-        subject: Subject::parse(&body.subject).map_err(|e| ApiError::BadRequest(e.into()))?,
         total_amount: body.total_amount,
         pay_type,
         courses: CourseList::parse(&body.course_list).map_err(ApiError::BadRequest)?,
@@ -279,6 +400,30 @@ pub async fn get_order(
     Ok(HttpResponse::Ok().json(OrderView::new(order, Some(lines))))
 }
 
+/// `POST /api/v1/orders/{out_trade_no}/pay-link`: a new pay link for the caller's unpaid,
+/// unexpired order, so that a buyer who left the cashier can resume paying. Alipay takes the
+/// same `out_trade_no` and amount again while the trade is open.
+#[tracing::instrument(name = "pay_link", skip_all, fields(user_id = %auth.0.sub))]
+pub async fn pay_link(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    request_id: CurrentRequestId,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let number = order_number(&number)?;
+    let url = orders::pay_link(&state, &auth.0, request_id.0.as_str(), &number).await?;
+    Ok(HttpResponse::Ok().json(Envelope::ok(url)))
+}
+
+/// Any route that does not exist: 404 in the envelope, naming what was asked for.
+pub async fn no_such_route(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoSuchRoute(format!(
+        "{} {}",
+        request.method(),
+        request.path()
+    )))
+}
+
 #[tracing::instrument(name = "cancel", skip_all, fields(user_id = %auth.0.sub))]
 pub async fn cancel_order(
     state: web::Data<AppState>,
@@ -330,7 +475,8 @@ pub struct RefundResult {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
-    /// Omitted: everything not yet refunded.
+    /// Omitted: everything not yet refunded. A string or a JSON number, read exactly.
+    #[serde(default, deserialize_with = "common::money::json_exact::option")]
     pub amount: Option<Money>,
     pub reason: Option<String>,
 }
@@ -362,8 +508,7 @@ pub async fn create_refund(
     let body: RefundBody = if body.iter().all(u8::is_ascii_whitespace) {
         RefundBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+        parse_json(&body)?
     };
     if let Some(amount) = body.amount
         && amount.is_zero()
@@ -425,7 +570,7 @@ pub async fn openapi() -> HttpResponse {
 // ---- operations ----
 
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    health_response(&HealthReport::alive())
 }
 
 /// 200 when the database answers and the consumer is attached to its queue; 503 otherwise.
@@ -439,16 +584,22 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     .flatten()
     .is_some();
     let broker = state.consumer_is_ready();
-    let status = if database && broker {
+    health_response(&HealthReport::readiness([
+        ("database", database),
+        ("broker", broker),
+    ]))
+}
+
+/// 200 or 503 with the report as its body: the shape every service shares.
+fn health_response(report: &HealthReport) -> HttpResponse {
+    let status = if report.is_healthy() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    HttpResponse::build(status).json(serde_json::json!({
-        "status": if status == StatusCode::OK { "ready" } else { "not ready" },
-        "database": database,
-        "broker": broker,
-    }))
+    HttpResponse::build(status)
+        .content_type(common::health::CONTENT_TYPE)
+        .body(report.to_json())
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {

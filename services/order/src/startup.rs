@@ -143,6 +143,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(routes::json_config())
                 .app_data(routes::query_config())
+                .app_data(routes::payload_config())
                 .wrap(from_fn(routes::request_id_middleware))
                 // The original frontend's routes, unchanged.
                 .route("/order/pay/", web::post().to(routes::pay))
@@ -153,6 +154,10 @@ impl Application {
                         .route("/courses/{id}", web::get().to(routes::get_course))
                         .route("/orders", web::get().to(routes::list_orders))
                         .route("/orders/{out_trade_no}", web::get().to(routes::get_order))
+                        .route(
+                            "/orders/{out_trade_no}/pay-link",
+                            web::post().to(routes::pay_link),
+                        )
                         .route(
                             "/orders/{out_trade_no}/cancel",
                             web::post().to(routes::cancel_order),
@@ -180,6 +185,7 @@ impl Application {
                         storefront.clone().configure(config);
                     }
                 })
+                .default_service(web::to(routes::no_such_route))
         })
         .workers(settings.http_workers)
         .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))

@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::health::HealthReport;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -70,9 +71,12 @@ fn route<B>(state: &OpsState, request: &Request<B>) -> Response<Full<Bytes>> {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET");
     }
     match request.uri().path() {
-        "/healthz" => text(StatusCode::OK, "ok"),
-        "/readyz" if state.ready.load(Ordering::Relaxed) => text(StatusCode::OK, "ready"),
-        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+        "/healthz" => health(&HealthReport::alive()),
+        // `serving`: the gRPC server accepts calls (false once shutdown began).
+        "/readyz" => health(&HealthReport::readiness([(
+            "serving",
+            state.ready.load(Ordering::Relaxed),
+        )])),
         "/metrics" => {
             let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
             response.headers_mut().insert(
@@ -83,6 +87,19 @@ fn route<B>(state: &OpsState, request: &Request<B>) -> Response<Full<Bytes>> {
         }
         _ => text(StatusCode::NOT_FOUND, "not found"),
     }
+}
+
+/// 200 or 503 with the report as its body: the shape every service shares.
+fn health(report: &HealthReport) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(report.to_json())));
+    if !report.is_healthy() {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(common::health::CONTENT_TYPE),
+    );
+    response
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

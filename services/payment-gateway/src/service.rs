@@ -194,7 +194,9 @@ impl GatewayService {
     fn page_pay(&self, input: PayInput) -> Result<PagePay, GatewayError> {
         let out_trade_no = parse_out_trade_no(&input.out_trade_no)?;
         let total_amount = parse_amount("total_amount", &input.total_amount)?;
-        let subject = Subject::parse(&input.subject)?;
+        // Whatever the caller names the order, the cashier gets a subject Alipay accepts: this is
+        // the one place where Alipay's character rules are applied to it.
+        let subject = Subject::for_cashier(&input.subject)?;
         let time_expire = match input.time_expire.as_deref() {
             Some(text) => Some(TimeExpire::parse(text)?),
             None => self

@@ -81,7 +81,7 @@ impl Application {
             .port();
         let grpc_listener = into_tokio(grpc_listener)?;
         let metrics_listener = metrics_listener.map(into_tokio).transpose()?;
-        reflection_service()?;
+        reflection_services()?;
         let metrics = Metrics::new()?;
         let signing = SigningPool::start(settings.alipay_config().signer, settings.signing_threads)
             .map_err(StartupError::SigningThreads)?;
@@ -126,7 +126,7 @@ impl Application {
         health_reporter
             .set_serving::<PaymentGatewayServer<GatewayService>>()
             .await;
-        let reflection = reflection_service()?;
+        let (reflection, reflection_v1alpha) = reflection_services()?;
 
         // The HTTP side outlives the gRPC drain, so `/readyz` can say 503 while calls finish.
         let ops_stop = CancellationToken::new();
@@ -155,6 +155,7 @@ impl Application {
         let server = Server::builder()
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(PaymentGatewayServer::new(self.service))
             .serve_with_incoming_shutdown(incoming, draining);
 
@@ -190,17 +191,27 @@ impl Application {
     }
 }
 
-/// gRPC reflection for `payment.v1` and `grpc.health.v1` (grpcurl works without the .proto).
-fn reflection_service() -> Result<
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
+/// gRPC reflection for `payment.v1` and `grpc.health.v1` (grpcurl works without the .proto),
+/// in both protocol versions: `v1`, and `v1alpha`, which older grpcurl and Python's
+/// grpcio-reflection still ask for.
+#[allow(clippy::type_complexity)]
+fn reflection_services() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
     tonic_reflection::server::Error,
 > {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(payment_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(payment_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
 
 fn into_tokio(listener: TcpListener) -> Result<tokio::net::TcpListener, StartupError> {

@@ -10,11 +10,17 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// probe: exits 0 when `GET URL` answers 2xx within two seconds, 1 otherwise (a container
+/// health check for images without a shell or curl).
+#[derive(Debug, clap::Parser)]
+#[command(name = "probe", version)]
+struct Cli {
+    /// The URL to check: plain http://HOST:PORT/PATH.
+    url: String,
+}
+
 fn main() -> ExitCode {
-    let Some(url) = std::env::args().nth(1) else {
-        eprintln!("usage: probe http://HOST:PORT/PATH");
-        return ExitCode::from(2);
-    };
+    let Cli { url } = <Cli as clap::Parser>::parse();
     match probe(&url) {
         Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {

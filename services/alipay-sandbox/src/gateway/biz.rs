@@ -3,13 +3,18 @@
 //! SDKs differ in how they write it (raw UTF-8 or `\uXXXX`, any key order, amounts as strings
 //! or, in tutorials, as JSON numbers); all of those are accepted.
 
+use std::collections::HashMap;
+
 use alipay::money::{Amount, Money};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::gateway::request::Refusal;
 
+/// The parsed object, and each field's JSON text: amounts are read from their text, since a
+/// `Value` would already have turned a number such as `0.1` into a float.
 #[derive(Debug, Clone, Default)]
-pub struct Biz(Map<String, Value>);
+pub struct Biz(Map<String, Value>, HashMap<String, Box<RawValue>>);
 
 impl Biz {
     /// Parses `biz_content`; absent or not a JSON object is `isv.invalid-parameter`.
@@ -17,9 +22,12 @@ impl Biz {
         let text = text
             .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| Refusal::invalid("isv.invalid-parameter", "参数biz_content不能为空"))?;
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => Ok(Biz(map)),
-            Ok(_) | Err(_) => Err(Refusal::invalid(
+        match (
+            serde_json::from_str::<Value>(text),
+            serde_json::from_str::<HashMap<String, Box<RawValue>>>(text),
+        ) {
+            (Ok(Value::Object(map)), Ok(literals)) => Ok(Biz(map, literals)),
+            _ => Err(Refusal::invalid(
                 "isv.invalid-parameter",
                 "参数biz_content无效，必须是JSON对象格式的字符串",
             )),
@@ -72,12 +80,12 @@ impl Biz {
         let money = match self.0.get(key) {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::String(text)) => text.parse::<Money>(),
-            Some(Value::Number(number)) => match number.as_u64() {
-                Some(whole) => Money::from_fen(whole.saturating_mul(100)),
-                None => number
-                    .as_f64()
-                    .map_or(Err(alipay::MoneyError::Empty), Money::from_json_number),
-            },
+            Some(Value::Number(_)) => self
+                .1
+                .get(key)
+                .map_or(Err(alipay::MoneyError::Empty), |literal| {
+                    Money::from_json_literal(literal.get())
+                }),
             Some(_) => return Err(Refusal::invalid_parameter(format_args!("{key} 必须是金额"))),
         };
         money

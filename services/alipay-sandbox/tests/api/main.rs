@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_requests;
+mod command_line;
 mod faults;
 mod helpers;
 mod page_pay;

@@ -180,7 +180,7 @@ async fn health_metrics_and_graceful_stop() {
             .text()
             .await
             .unwrap(),
-        "ok"
+        r#"{"status":"ready","checks":{}}"#
     );
     let metrics = app
         .http

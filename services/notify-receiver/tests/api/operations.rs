@@ -13,7 +13,10 @@ async fn health_readiness_and_metrics_are_served() {
     assert_eq!(health.status().as_u16(), 200);
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status().as_u16(), 200);
-    assert_eq!(ready.text().await.unwrap(), "ready");
+    assert_eq!(
+        ready.text().await.unwrap(),
+        r#"{"status":"ready","checks":{"broker":true}}"#
+    );
 
     let body = signed_body(&paid_fields("n-metrics", "O-metrics"));
     assert_eq!(app.post_notification(body).await.status().as_u16(), 200);

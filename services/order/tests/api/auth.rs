@@ -48,8 +48,9 @@ async fn a_missing_token_is_401_json() {
 async fn an_expired_token_is_401() {
     let app = spawn_app().await;
     let mut claims = Claims::new("42", None, Duration::from_secs(60));
-    claims.iat -= 3600;
-    claims.exp = claims.iat + 60;
+    let issued = claims.iat.unwrap() - 3600;
+    claims.iat = Some(issued);
+    claims.exp = issued + 60;
     let expired = JwtIssuer::hs256(JWT_SECRET.as_bytes())
         .unwrap()
         .issue(&claims)
@@ -96,4 +97,119 @@ async fn pay_needs_a_token() {
 
     assert_eq!(response.status().as_u16(), 401);
     assert_eq!(app.order_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_401_names_the_schemes_the_clients_use() {
+    let app = spawn_app().await;
+
+    let missing = app
+        .client
+        .get(app.url("/api/v1/orders"))
+        .send()
+        .await
+        .unwrap();
+    let bad = app
+        .client
+        .get(app.url("/api/v1/orders"))
+        .header("authorization", "jwt not.a.token")
+        .send()
+        .await
+        .unwrap();
+
+    let challenges = |response: &reqwest::Response| -> Vec<String> {
+        response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        challenges(&missing),
+        [r#"JWT realm="coursepay""#, r#"Bearer realm="coursepay""#]
+    );
+    assert_eq!(
+        challenges(&bad),
+        [
+            r#"JWT realm="coursepay", error="invalid_token""#,
+            r#"Bearer realm="coursepay", error="invalid_token""#
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_token_not_valid_yet_is_401_and_one_without_iat_is_accepted() {
+    let app = spawn_app().await;
+    let issuer = JwtIssuer::hs256(JWT_SECRET.as_bytes()).unwrap();
+    let mut early = Claims::new("42", None, Duration::from_secs(3600));
+    early.nbf = Some(early.exp - 1800);
+    let mut no_iat = Claims::new("42", None, Duration::from_secs(3600));
+    no_iat.iat = None;
+
+    let (early_status, early_body) = status_with(
+        &app,
+        Some(&format!("jwt {}", issuer.issue(&early).unwrap())),
+    )
+    .await;
+    let (no_iat_status, _) = status_with(
+        &app,
+        Some(&format!("jwt {}", issuer.issue(&no_iat).unwrap())),
+    )
+    .await;
+
+    assert_eq!(early_status, 401);
+    assert!(
+        early_body["msg"]
+            .as_str()
+            .unwrap()
+            .contains("not valid yet"),
+        "{early_body}"
+    );
+    assert_eq!(no_iat_status, 200);
+}
+
+#[tokio::test]
+async fn a_token_that_is_not_base64_gets_a_message_in_the_api_words() {
+    let app = spawn_app().await;
+
+    let (status, body) = status_with(&app, Some("jwt eyJhbGciOiJIUzI1NiJ9.x.y")).await;
+
+    assert_eq!(status, 401);
+    let message = body["msg"].as_str().unwrap();
+    assert!(
+        !message.contains("Base64") && !message.contains("length"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_the_json_envelope() {
+    let app = spawn_app().await;
+
+    let response = app
+        .client
+        .get(app.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    let wrong_method = app
+        .client
+        .delete(app.url("/order/pay/"))
+        .send()
+        .await
+        .unwrap();
+    let wrong_method_status = wrong_method.status().as_u16();
+    let wrong_method_body: Value = wrong_method.json().await.unwrap();
+
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], 0);
+    assert!(
+        body["msg"].as_str().unwrap().contains("/no/such/route"),
+        "{body}"
+    );
+    assert_eq!(wrong_method_status, 404);
+    assert_eq!(wrong_method_body["code"], 0);
 }

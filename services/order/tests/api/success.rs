@@ -94,3 +94,30 @@ async fn unknown_and_missing_numbers() {
     assert_eq!(invalid.status().as_u16(), 404);
     assert_eq!(missing.status().as_u16(), 400);
 }
+
+#[tokio::test]
+async fn a_trade_closed_on_the_cashier_cancels_the_order_at_once() {
+    let app = spawn_app().await;
+    let (number, link) = app.order("u1", &[1], "99.90").await;
+    app.open_cashier(&link).await;
+    let closed = app
+        .client
+        .post(format!(
+            "{}/sandbox/trades/{number}/close",
+            app.sandbox.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status().as_u16(), 200);
+
+    let response = app
+        .get(&format!("/order/success/?out_trade_no={number}"), None)
+        .await;
+
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 0, "{body}");
+    assert_eq!(body["msg"], "the order was cancelled");
+    assert_eq!(body["data"]["status"], 2);
+    assert_eq!(app.order_row(&number).await.status, OrderStatus::Cancelled);
+}

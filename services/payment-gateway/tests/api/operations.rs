@@ -103,6 +103,51 @@ async fn reflection_lists_the_services_and_describes_the_gateway() {
 }
 
 #[tokio::test]
+async fn reflection_answers_the_v1alpha_protocol_too() {
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as V1Alpha;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as Ask;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as Answer;
+    let app = spawn().await;
+    let mut reflection = V1Alpha::new(channel(&app).await);
+    let requests = vec![
+        tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(Ask::ListServices(String::new())),
+        },
+        tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(Ask::FileContainingSymbol(
+                "payment.v1.PaymentGateway".into(),
+            )),
+        },
+    ];
+
+    let mut answers = reflection
+        .server_reflection_info(futures_util::stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let Some(Answer::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    assert!(
+        list.service
+            .iter()
+            .any(|s| s.name == "payment.v1.PaymentGateway"),
+        "{list:?}"
+    );
+    let Some(Answer::FileDescriptorResponse(files)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected the file descriptor");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+}
+
+#[tokio::test]
 async fn health_readiness_and_metrics_are_served_over_http() {
     let app = spawn().await;
     let paid = app.paid_trade("6.66").await;
@@ -121,7 +166,10 @@ async fn health_readiness_and_metrics_are_served_over_http() {
     assert_eq!(health.status().as_u16(), 200);
     let ready = app.ops("/readyz").await;
     assert_eq!(ready.status().as_u16(), 200);
-    assert_eq!(ready.text().await.unwrap(), "ready");
+    assert_eq!(
+        ready.text().await.unwrap(),
+        r#"{"status":"ready","checks":{"serving":true}}"#
+    );
     assert_eq!(app.ops("/nope").await.status().as_u16(), 404);
 
     let metrics = app.ops("/metrics").await;

@@ -243,3 +243,26 @@ async fn pay_links_can_point_at_another_address_than_server_calls() {
         .unwrap();
     assert!(!answer.exists);
 }
+
+#[tokio::test]
+async fn any_course_name_becomes_a_subject_the_cashier_accepts() {
+    let app = spawn().await;
+    let out_trade_no = order_no("SUBJ");
+
+    let link = app
+        .client
+        .create_page_pay(
+            REQUEST_ID,
+            CreatePagePayRequest {
+                subject: "C/C++ 入门 & R&D = 101".into(),
+                ..page_pay(&out_trade_no, "9.90")
+            },
+        )
+        .await
+        .unwrap();
+
+    let cashier = app.http.get(&link.url).send().await.unwrap();
+    assert_eq!(cashier.status().as_u16(), 200);
+    let trade = app.sandbox_trade(&out_trade_no).await;
+    assert_eq!(trade["subject"], "C／C++ 入门 ＆ R＆D ＝ 101");
+}
