@@ -61,7 +61,9 @@ fn signed_return(sandbox: &Sandbox, trade: &Trade) -> Result<String, Error> {
     Ok(form.encoded())
 }
 
-/// The buyer cancels: the unpaid trade closes; a wap buyer goes to `quit_url`.
+/// The buyer cancels: the unpaid trade closes; a wap buyer goes to `quit_url`. (A page-pay
+/// buyer's way back is [`cashier_cancel_return`]; `redirect_url` stays `None` for page pay so the
+/// test API's `/close` answers as documented.)
 pub(crate) fn cancel(sandbox: &Sandbox, id: TradeId) -> Result<Outcome, Error> {
     let trade = sandbox.with_book(|book, now, pending| {
         book.close(id, now, pending)?;
@@ -78,4 +80,24 @@ pub(crate) fn cancel(sandbox: &Sandbox, id: TradeId) -> Result<Outcome, Error> {
         trade,
         redirect_url,
     })
+}
+
+/// Where the cashier's Cancel button sends a page-pay buyer once the trade is closed: the
+/// merchant's `return_url` with only `out_trade_no` appended, so the merchant's return page can
+/// ask its own server what became of the order (the server asks Alipay, whose signed query answer
+/// says `TRADE_CLOSED`). Without it the buyer was left on "交易已关闭" with no way back.
+///
+/// Unsigned on purpose: the merchant never trusts return parameters (anyone can type them into a
+/// browser), so signing them would suggest a trust that must not exist. `None` for wap pay
+/// (`quit_url` is its way back, see [`cancel`]) and when the trade has no `return_url`.
+pub(crate) fn cashier_cancel_return(trade: &Trade) -> Option<String> {
+    match trade.product {
+        Product::PagePay => trade.return_url.as_deref().map(|return_url| {
+            append_query(
+                return_url,
+                &alipay::form::encode([("out_trade_no", trade.out_trade_no.as_str())]),
+            )
+        }),
+        Product::WapPay => None,
+    }
 }

@@ -108,4 +108,20 @@ function statusName(order) {
   return order.status_name || STATUS_NAMES[order.status] || String(order.status);
 }
 
+// A CSS class for a status name: "timed out" becomes status-timed-out, one class, not two.
+function statusClass(order) {
+  return `status-${statusName(order).replace(/[^a-z0-9]+/gi, "-")}`;
+}
+
+// The API's RFC 3339 timestamps, in the buyer's own locale and time zone ("" if absent).
+function localTime(iso) {
+  if (!iso) return "";
+  const at = new Date(iso);
+  return Number.isNaN(at.getTime()) ? String(iso) : at.toLocaleString();
+}
+
+// What a 401 from the API means to the buyer: the stored token expired or is not valid any
+// more. api() has already forgotten it and shown the login form.
+const SESSION_EXPIRED = "Your session has expired — please log in again";
+
 document.addEventListener("DOMContentLoaded", renderHeader);

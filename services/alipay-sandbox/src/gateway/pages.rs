@@ -1,6 +1,8 @@
 //! Page and wap pay: a verified request opens the cashier (creating the trade as
 //! `WAIT_BUYER_PAY`), and the cashier's own forms pay or cancel it.
 
+use std::ops::Deref;
+
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use alipay::time::{beijing, parse_beijing};
@@ -9,23 +11,78 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use crate::actions;
 use crate::error::Error;
 use crate::gateway::request::{Authenticated, Refusal};
-use crate::html;
+use crate::html::{self, Finished};
 use crate::state::Sandbox;
 use crate::trade::{PayOrder, Product, TimeoutExpress, Trade, TradeRefusal};
+
+/// A refused page/wap pay request, and the merchant's site for the error page to link back to.
+/// Derefs to the [`Refusal`] so the gateway reads `sub_code` from it as from any refusal.
+/// (Boxed: a `Result` carrying it stays small.)
+#[derive(Debug, Clone)]
+pub struct PageRefusal {
+    refusal: Box<Refusal>,
+    back: Option<String>,
+}
+
+impl Deref for PageRefusal {
+    type Target = Refusal;
+
+    fn deref(&self) -> &Refusal {
+        &self.refusal
+    }
+}
+
+/// A refusal before authentication: no link back, since an unauthenticated request's
+/// `return_url` could be anyone's (a link to it would be an open redirect).
+impl From<Refusal> for PageRefusal {
+    fn from(refusal: Refusal) -> Self {
+        Self {
+            refusal: Box::new(refusal),
+            back: None,
+        }
+    }
+}
 
 /// Answers a verified page/wap pay request with the cashier or Alipay's error page.
 pub fn page_pay(
     sandbox: &Sandbox,
     request: &Authenticated,
     product: Product,
-) -> Result<Trade, Refusal> {
-    let order = read_order(request, product)?;
-    let trade = sandbox.with_book(|book, now, pending| {
-        let id = book.open(order, now, pending)?;
-        book.get(id).cloned().ok_or(TradeRefusal::NotExist)
+) -> Result<Trade, PageRefusal> {
+    // The request is authenticated, so its return_url is the merchant's own: safe to link to.
+    let requested_site = request.param("return_url").and_then(html::merchant_origin);
+    let order = read_order(request, product).map_err(|refusal| PageRefusal {
+        refusal: Box::new(refusal),
+        back: requested_site.clone(),
     })?;
+    let (app_id, out_trade_no) = (order.app_id.clone(), order.out_trade_no.clone());
+    let trade = sandbox
+        .with_book(|book, now, pending| match book.open(order, now, pending) {
+            Ok(id) => book.get(id).cloned().ok_or((TradeRefusal::NotExist, None)),
+            // A paid or closed trade: back to the site that trade came from.
+            Err(refusal) => Err((
+                refusal,
+                book.find(&app_id, Some(&out_trade_no), None)
+                    .and_then(|id| book.get(id))
+                    .and_then(merchant_site),
+            )),
+        })
+        .map_err(|(refusal, site)| PageRefusal {
+            refusal: Box::new(refusal.into()),
+            back: site.or(requested_site),
+        })?;
     tracing::info!(out_trade_no = %trade.out_trade_no, trade_no = %trade.trade_no, "cashier opened");
     Ok(trade)
+}
+
+/// The merchant's site for a link back from a finished trade: the origin of its `return_url`,
+/// or of its `quit_url` (wap pay).
+fn merchant_site(trade: &Trade) -> Option<String> {
+    trade
+        .return_url
+        .as_deref()
+        .and_then(html::merchant_origin)
+        .or_else(|| trade.quit_url.as_deref().and_then(html::merchant_origin))
 }
 
 fn read_order(request: &Authenticated, product: Product) -> Result<PayOrder, Refusal> {
@@ -105,11 +162,12 @@ fn html(body: String) -> HttpResponse {
         .body(body)
 }
 
-/// Renders the outcome of a page/wap pay request.
-pub fn render(outcome: Result<Trade, Refusal>) -> HttpResponse {
-    match outcome {
+/// Renders the outcome of a page/wap pay request: a [`PageRefusal`] from [`page_pay`], or a
+/// plain [`Refusal`] of a request that failed authentication.
+pub fn render<E: Into<PageRefusal>>(outcome: Result<Trade, E>) -> HttpResponse {
+    match outcome.map_err(Into::into) {
         Ok(trade) => html(html::cashier_page(&trade)),
-        Err(refusal) => html(html::error_page(&refusal)),
+        Err(refused) => html(html::error_page(&refused.refusal, refused.back.as_deref())),
     }
 }
 
@@ -119,20 +177,24 @@ fn find(sandbox: &Sandbox, trade_no: &str) -> Result<crate::trade::TradeId, Erro
         .ok_or_else(|| Error::NotFound(format!("no trade {trade_no}")))
 }
 
-/// The page for a trade that can no longer be paid.
+/// The page for a trade that can no longer be paid, with a link back to the merchant.
 fn finished_page(trade: &Trade, refusal: TradeRefusal) -> HttpResponse {
-    let heading = match refusal {
-        TradeRefusal::AlreadyPaid => "交易已支付 Already paid",
-        TradeRefusal::Expired => "交易已超时关闭 Expired",
-        TradeRefusal::Closed | TradeRefusal::StatusError => "交易已关闭 Closed",
+    let finished = match refusal {
+        TradeRefusal::AlreadyPaid => Finished::AlreadyPaid,
+        TradeRefusal::Expired => Finished::Expired,
+        TradeRefusal::Closed | TradeRefusal::StatusError => Finished::Closed,
         TradeRefusal::NotExist
         | TradeRefusal::ContextInconsistent
         | TradeRefusal::RefundTooLarge
         | TradeRefusal::DiscordantRepeat
         | TradeRefusal::RefundAmountNotEqualTotal
-        | TradeRefusal::HasFinished => "无法付款 Cannot pay",
+        | TradeRefusal::HasFinished => Finished::CannotPay,
     };
-    html(html::result_page(heading, refusal.sub_msg(), trade))
+    html(html::result_page(
+        finished,
+        trade,
+        merchant_site(trade).as_deref(),
+    ))
 }
 
 /// `GET /cashier/{trade_no}`: the cashier again (e.g. after a reload).
@@ -168,9 +230,9 @@ pub async fn cashier_pay(
                 .insert_header((header::LOCATION, url))
                 .finish(),
             None => html(html::result_page(
-                "支付成功 Paid",
-                "付款成功，商户未提供 return_url。",
+                Finished::Paid,
                 &outcome.trade,
+                merchant_site(&outcome.trade).as_deref(),
             )),
         }),
         Err(Error::Refused(refusal)) => refused_page(&sandbox, id, refusal),
@@ -178,23 +240,30 @@ pub async fn cashier_pay(
     }
 }
 
-/// `POST /cashier/{trade_no}/cancel`: closes the unpaid trade.
+/// `POST /cashier/{trade_no}/cancel`: closes the unpaid trade, then sends the browser back to
+/// the merchant: `quit_url` for wap pay, `return_url?out_trade_no=…` for page pay, or (with
+/// neither) the closed page.
 pub async fn cashier_cancel(
     path: web::Path<String>,
     sandbox: web::Data<Sandbox>,
 ) -> Result<HttpResponse, Error> {
     let id = find(&sandbox, &path)?;
     match actions::cancel(&sandbox, id) {
-        Ok(outcome) => Ok(match outcome.redirect_url {
-            Some(url) => HttpResponse::Found()
-                .insert_header((header::LOCATION, url))
-                .finish(),
-            None => html(html::result_page(
-                "交易已关闭 Closed",
-                "您已取消付款，交易已关闭。",
-                &outcome.trade,
-            )),
-        }),
+        Ok(outcome) => Ok(
+            match outcome
+                .redirect_url
+                .or_else(|| actions::cashier_cancel_return(&outcome.trade))
+            {
+                Some(url) => HttpResponse::Found()
+                    .insert_header((header::LOCATION, url))
+                    .finish(),
+                None => html(html::result_page(
+                    Finished::Cancelled,
+                    &outcome.trade,
+                    merchant_site(&outcome.trade).as_deref(),
+                )),
+            },
+        ),
         Err(Error::Refused(refusal)) => refused_page(&sandbox, id, refusal),
         Err(other) => Err(other),
     }

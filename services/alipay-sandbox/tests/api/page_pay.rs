@@ -279,33 +279,46 @@ async fn wap_pay_returns_with_its_own_method_and_cancel_goes_to_quit_url_with_a_
 }
 
 #[tokio::test]
-async fn a_page_pay_cancel_closes_the_trade_without_redirect_or_notification() {
+async fn a_page_pay_cancel_closes_the_trade_and_sends_the_buyer_back_with_only_the_order_number() {
+    // Arrange: a cashier for an order with a return_url (the helper's) and a notify_url.
     let app = spawn().await;
     let endpoint = NotifyEndpoint::start(vec![(200, "success")]);
     let cashier = app
         .open_cashier(&app.page_pay("ORDER_5", "2.00", Some(&endpoint.url)))
         .await;
     let trade_no = element(&cashier, "trade_no");
+
+    // Act: the buyer presses Cancel.
     let cancelled = app
         .http
         .post(app.url(&format!("/cashier/{trade_no}/cancel")))
         .send()
         .await
         .unwrap();
-    assert_eq!(cancelled.status(), 200);
+
+    // Assert: back to return_url with out_trade_no alone: nothing signed, nothing to trust.
+    assert_eq!(cancelled.status(), 302);
     assert_eq!(
-        element(&cancelled.text().await.unwrap(), "trade_status"),
-        "TRADE_CLOSED"
+        cancelled.headers()["location"],
+        "http://127.0.0.1:9/alipay/return?out_trade_no=ORDER_5"
     );
+    assert_eq!(app.trade("ORDER_5").await["status"], "TRADE_CLOSED");
+    // The cashier, opened again, shows the closed trade in both languages with the way back.
     let reopened = app
         .http
         .get(app.url(&format!("/cashier/{trade_no}")))
         .send()
         .await
+        .unwrap()
+        .text()
+        .await
         .unwrap();
-    assert_eq!(
-        element(&reopened.text().await.unwrap(), "trade_status"),
-        "TRADE_CLOSED"
+    assert_eq!(element(&reopened, "trade_status"), "TRADE_CLOSED");
+    assert!(reopened.contains("交易已关闭"), "{reopened}");
+    assert!(reopened.contains("This order is closed"), "{reopened}");
+    assert!(
+        reopened.contains("id=\"back\" href=\"http://127.0.0.1:9\""),
+        "{reopened}"
     );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(endpoint.count(), 0, "page pay does not notify TRADE_CLOSED");
@@ -315,5 +328,94 @@ async fn a_page_pay_cancel_closes_the_trade_without_redirect_or_notification() {
             .unwrap()
             .len(),
         0
+    );
+}
+
+#[tokio::test]
+async fn a_page_pay_cancel_without_return_url_shows_the_closed_page_in_both_languages() {
+    let app = spawn().await;
+    let request = alipay::request::PagePay::new(
+        OutTradeNo::parse("ORDER_6").unwrap(),
+        "2.00".parse().unwrap(),
+        Subject::parse("no return").unwrap(),
+    );
+    let cashier = app
+        .open_cashier(&app.signer.page_pay(&request).unwrap())
+        .await;
+    let trade_no = element(&cashier, "trade_no");
+
+    let cancelled = app
+        .http
+        .post(app.url(&format!("/cashier/{trade_no}/cancel")))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(cancelled.status(), 200);
+    let page = cancelled.text().await.unwrap();
+    assert_eq!(element(&page, "trade_status"), "TRADE_CLOSED");
+    assert!(page.contains("您已取消付款"), "{page}");
+    assert!(page.contains("Payment cancelled"), "{page}");
+    assert!(
+        !page.contains("id=\"back\""),
+        "no merchant site is known to link to: {page}"
+    );
+}
+
+#[tokio::test]
+async fn a_paid_orders_pay_link_opened_again_says_so_in_both_languages_with_a_way_back() {
+    let app = spawn().await;
+    let request = app.page_pay("ORDER_7", "9.90", None);
+    let trade_no = element(&app.open_cashier(&request).await, "trade_no");
+    assert_eq!(app.press_pay(&trade_no).await.status(), 302);
+
+    // The same pay link again (what a buyer's back button or bookmark does).
+    let again = app.open_cashier(&request).await;
+    assert_eq!(element(&again, "sub_code"), "ACQ.TRADE_HAS_SUCCESS");
+    assert!(again.contains("该订单已支付"), "{again}");
+    assert!(
+        again.contains("This order has already been paid"),
+        "{again}"
+    );
+    assert!(
+        again.contains("id=\"back\" href=\"http://127.0.0.1:9\""),
+        "{again}"
+    );
+    // So does the cashier's own URL.
+    let cashier = app
+        .http
+        .get(app.url(&format!("/cashier/{trade_no}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cashier.contains("This order has already been paid"),
+        "{cashier}"
+    );
+    assert!(cashier.contains("id=\"back\""), "{cashier}");
+}
+
+#[tokio::test]
+async fn a_forged_request_gets_the_bilingual_error_page_without_a_link_to_its_return_url() {
+    let app = spawn().await;
+    let good = app.page_pay("ORDER_8", "1.00", None);
+    let wrong_key = alipay::request::RequestSigner::new(
+        crate::helpers::APP_ID,
+        crate::helpers::alipay_key(),
+        SignType::Rsa2,
+    );
+    let forged = wrong_key.sign_params(good.params().clone()).unwrap();
+
+    let page = app.open_cashier(&forged).await;
+
+    assert_eq!(element(&page, "sub_code"), "invalid-signature");
+    assert!(page.contains("调试错误"), "{page}");
+    assert!(page.contains("Debugging error"), "{page}");
+    assert!(
+        !page.contains("id=\"back\""),
+        "an unauthenticated return_url is no one's to link to: {page}"
     );
 }
