@@ -39,7 +39,11 @@ done
 bash scripts/ensure-services.sh
 
 log "building the services ($profile)"
-cargo build "${cargo_profile[@]}" --bins -p order -p payment-gateway -p notify-receiver -p alipay-sandbox
+# The whole workspace, examples included: building an example turns on the dev-dependencies, so
+# every dependency is compiled with exactly the features `./scripts/test.sh` uses, into the same
+# target directory (scripts/cargo-env.sh). Whichever of the two commands runs first, the second
+# reuses its build instead of compiling the dependency tree again.
+cargo build "${cargo_profile[@]}" --workspace --bins --examples
 bin="$CARGO_TARGET_DIR/$profile"
 
 state="${DEV_STATE_DIR:-$root/.dev}"

@@ -12,6 +12,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/api/v1/courses/{id}", "get"),
     ("/api/v1/orders", "get"),
     ("/api/v1/orders/{out_trade_no}", "get"),
+    ("/api/v1/orders/{out_trade_no}/pay-link", "post"),
     ("/api/v1/orders/{out_trade_no}/cancel", "post"),
     ("/api/v1/orders/{out_trade_no}/refunds", "get"),
     ("/api/v1/orders/{out_trade_no}/refunds", "post"),
@@ -44,7 +45,10 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Course catalog, orders and Alipay pay links, refunds. Authentication: \
                 `Authorization: Bearer <JWT>` (also `jwt <JWT>` and `JWT <JWT>`, as the original \
-                frontend sends). Errors are `{\"code\":0,\"msg\":\"…\"}`. Amounts are decimal \
+                frontend sends); a 401 carries `WWW-Authenticate` challenges for both schemes. \
+                Tokens need `sub` and `exp`; `iat` is optional; `nbf` is honoured; the clock skew \
+                allowed on `exp` and `nbf` is 5 seconds. Errors are `{\"code\":0,\"msg\":\"…\"}`, \
+                unknown routes included. Amounts are decimal \
                 strings with two places (\"99.90\"). Order status: 0 unpaid, 1 paid, 2 cancelled, \
                 3 timed out, 4 partially refunded, 5 refunded."
         },
@@ -54,9 +58,9 @@ pub fn document() -> Value {
                 "Amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$", "examples": ["99.90"]},
                 "Failure": {"type": "object", "required": ["code", "msg"], "properties": {
                     "code": {"const": 0}, "msg": {"type": "string"}}},
-                "PayRequest": {"type": "object", "required": ["subject", "total_amount", "pay_type", "course_list"], "properties": {
-                    "subject": {"type": "string", "maxLength": 256},
-                    "total_amount": {"description": "the sum of the courses' prices; a string or a number", "oneOf": [{"$ref": "#/components/schemas/Amount"}, {"type": "number"}]},
+                "PayRequest": {"type": "object", "required": ["total_amount", "pay_type", "course_list"], "properties": {
+                    "subject": {"type": "string", "description": "accepted for the original frontend and ignored: the order is named after its courses"},
+                    "total_amount": {"description": "the sum of the courses' prices, 0 (a free order) or 0.01 to 100000000.00; a string or a JSON number, read exactly from its text with one rule for both: digits, at most two decimals, no sign, no exponent", "oneOf": [{"$ref": "#/components/schemas/Amount"}, {"type": "number"}]},
                     "pay_type": {"type": "integer", "enum": [1, 2], "description": "1 Alipay; 2 WeChat Pay is refused with 400"},
                     "course_list": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "uniqueItems": true}}},
                 "PayLink": {"type": "object", "properties": {
@@ -71,7 +75,7 @@ pub fn document() -> Value {
                     "price": {"$ref": "#/components/schemas/Amount"}, "active": {"type": "boolean"}}},
                 "Courses": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Course"}}}},
                 "OrderLine": {"type": "object", "properties": {
-                    "course_id": {"type": "integer"}, "price": {"$ref": "#/components/schemas/Amount"},
+                    "course_id": {"type": "integer"}, "title": {"type": "string", "description": "the course's name"}, "price": {"$ref": "#/components/schemas/Amount"},
                     "real_price": {"$ref": "#/components/schemas/Amount"}}},
                 "Order": {"type": "object", "properties": {
                     "out_trade_no": {"type": "string"},
@@ -100,7 +104,10 @@ pub fn document() -> Value {
                     "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
                 "RefundResult": {"type": "object", "properties": {
                     "refund": {"$ref": "#/components/schemas/Refund"}, "order": {"$ref": "#/components/schemas/Order"}}},
-                "Refunds": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Refund"}}}}
+                "Refunds": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Refund"}}}},
+                "Health": {"type": "object", "required": ["status"], "description": "the same shape on every service", "properties": {
+                    "status": {"enum": ["ok", "ready", "not ready"]},
+                    "checks": {"type": "object", "additionalProperties": {"type": "boolean"}, "description": "each dependency and whether it answers (readyz only)"}}}
             }
         },
         "paths": {
@@ -110,7 +117,7 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PayRequest"}}}},
                 "responses": {
                     "201": ok("the pay link", "PayLink"),
-                    "400": error("invalid body, unknown or inactive course, wrong total, WeChat Pay"),
+                    "400": error("invalid body (the message names the field), unknown or inactive course, wrong total, WeChat Pay"),
                     "401": error("missing, expired or forged token"),
                     "503": error("the payment gateway is unavailable (the order is kept, cancelled)")}}},
             "/order/success/": {"get": {
@@ -129,6 +136,10 @@ pub fn document() -> Value {
             "/api/v1/orders/{out_trade_no}": {"get": {"summary": "One of my orders, with its lines", "security": bearer,
                 "parameters": [no.clone()],
                 "responses": {"200": ok("the order", "Order"), "401": error("not authenticated"), "404": error("no such order, or not yours")}}},
+            "/api/v1/orders/{out_trade_no}/pay-link": {"post": {"summary": "A fresh pay link for an unpaid, unexpired order (resume paying)", "security": bearer,
+                "parameters": [no.clone()],
+                "responses": {"200": ok("the pay link", "PayLink"), "401": error("not authenticated"),
+                    "404": error("no such order, or not yours"), "409": error("not unpaid, or expired"), "503": error("the payment gateway is unavailable")}}},
             "/api/v1/orders/{out_trade_no}/cancel": {"post": {"summary": "Cancel an unpaid order (closes the Alipay trade)", "security": bearer,
                 "parameters": [no.clone()],
                 "responses": {"200": ok("the cancelled order", "Order"), "401": error("not authenticated"),
@@ -148,9 +159,9 @@ pub fn document() -> Value {
                     "401": error("not authenticated"), "403": error("not an admin"), "404": error("no such refund"),
                     "409": error("Alipay refused"), "503": error("the payment gateway is unavailable")}}},
             "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-            "/healthz": {"get": {"summary": "Alive", "responses": {"200": {"description": "the process runs"}}}},
+            "/healthz": {"get": {"summary": "Alive", "responses": {"200": ok("the process runs", "Health")}}},
             "/readyz": {"get": {"summary": "Ready: the database answers and the consumer is attached",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+                "responses": {"200": ok("ready", "Health"), "503": ok("not ready", "Health")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition"}}}}
         }
     })
