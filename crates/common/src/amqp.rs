@@ -321,6 +321,42 @@ pub async fn dead_letter(
     publish_confirmed(channel, &topology.dlx, routing_key, body, properties).await
 }
 
+/// Headers that say where and why a message died: RabbitMQ's (`x-death`, `x-first-death-*`,
+/// `x-last-death-*`, the quorum queue's `x-delivery-count`) and ours ([`DEATH_REASON_HEADER`]).
+pub const DEATH_HEADERS: [&str; 8] = [
+    DEATH_REASON_HEADER,
+    "x-death",
+    "x-first-death-reason",
+    "x-first-death-queue",
+    "x-first-death-exchange",
+    "x-last-death-reason",
+    "x-last-death-queue",
+    "x-delivery-count",
+];
+
+/// Puts a dead letter back on the payments exchange, with its original routing key, body and
+/// properties (so its `message_id`, the event id, is the same) but without the headers of its
+/// death, confirmed. Replaying is safe: the consumer recognises an event it applied before.
+pub async fn republish(
+    channel: &Channel,
+    topology: &Topology,
+    routing_key: &str,
+    body: &[u8],
+    properties: &BasicProperties,
+) -> Result<(), PublishError> {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    let kept: FieldTable = headers
+        .inner()
+        .iter()
+        .filter(|(name, _)| !DEATH_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into();
+    headers = kept;
+    let properties = properties.clone().with_headers(headers);
+    publish_confirmed(channel, &topology.exchange, routing_key, body, properties).await
+}
+
 async fn publish_confirmed(
     channel: &Channel,
     exchange: &str,

@@ -4,12 +4,20 @@
 //! - Manual acks and a prefetch window: up to `prefetch` deliveries are worked on at once.
 //! - A delivery that can never be applied (unparseable, another app's, unknown order, amount
 //!   mismatch) is copied to the dead-letter exchange with the reason, then acked.
-//! - A delivery that fails for a passing reason (database down, a refund overtaking its payment)
-//!   is nacked with requeue after a backoff that grows with RabbitMQ's delivery count; the quorum
-//!   queue's `x-delivery-limit` dead-letters it if it never succeeds.
+//! - **An outage is not a failure of the message.** While the database cannot be reached, a
+//!   delivery is held (neither acked nor handed back, so RabbitMQ's delivery count does not move)
+//!   and tried again with a growing pause; as every delivery in the prefetch window is then held,
+//!   the consumer takes no new ones until the database answers, and `/readyz` says not ready. No
+//!   outage, however long, spends a delivery limit.
+//! - An event that came before what it follows (a refund before its payment) is stored in the
+//!   early-event inbox ([`crate::inbox`]) and acked; it applies when the payment does.
+//! - Other passing failures (a database error that is not an outage) are handed back after a
+//!   backoff; the quorum queue's `x-delivery-limit` dead-letters a message that never succeeds.
 //! - On shutdown the stream stops taking deliveries, the ones in hand are finished (acked or
-//!   requeued), then the channel closes and RabbitMQ requeues whatever was prefetched.
+//!   handed back), then the channel closes and RabbitMQ requeues whatever was prefetched.
 //! - A lost connection is re-established with backoff; `/readyz` says not ready meanwhile.
+//! - Beside the stream, on the same connection: the inbox's retries and the dead-letter depth
+//!   monitor ([`crate::dead_letters`]).
 
 use std::time::Duration;
 
@@ -28,11 +36,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, error, info, warn};
 
 use crate::orders::count_payment;
-use crate::payments::{self, Facts, Outcome};
+use crate::payments::{self, Outcome};
+use crate::repository::RepoError;
 use crate::state::SharedState;
 
 /// Longest wait before a failing delivery is handed back.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Longest pause between two tries of a delivery held through a database outage.
+const MAX_HOLD_PAUSE: Duration = Duration::from_secs(5);
 /// First wait before reconnecting; doubles up to [`MAX_RECONNECT_BACKOFF`].
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
@@ -43,6 +54,8 @@ pub struct ConsumerConfig {
     pub amqp_url: SecretString,
     pub topology: Topology,
     pub prefetch: u16,
+    /// How often the dead-letter queue's depth is read into the metrics.
+    pub dead_letter_poll_interval: Duration,
 }
 
 /// Runs until `shutdown` fires, reconnecting whenever the connection is lost.
@@ -119,6 +132,26 @@ async fn consume(
     state.set_consumer_ready(true);
     info!(queue = %config.topology.queue, prefetch = config.prefetch, "consuming payment events");
 
+    // The inbox and the dead-letter monitor live as long as this connection.
+    let siblings = shutdown.child_token();
+    let inbox = tokio::spawn(crate::inbox::run(
+        state.clone(),
+        config.topology.clone(),
+        dead_letters.clone(),
+        siblings.clone(),
+    ));
+    let monitor_channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("opening the dead-letter monitor's channel: {e}"))?;
+    let monitor = tokio::spawn(crate::dead_letters::monitor(
+        state.clone(),
+        monitor_channel,
+        config.topology.clone(),
+        config.dead_letter_poll_interval,
+        siblings.clone(),
+    ));
+
     let failed = std::sync::Mutex::new(None::<String>);
     consumer
         .take_until(shutdown.cancelled())
@@ -141,6 +174,9 @@ async fn consume(
         })
         .await;
     state.set_consumer_ready(false);
+    siblings.cancel();
+    let _ = inbox.await;
+    let _ = monitor.await;
     if shutdown.is_cancelled() {
         // Closing the channel hands any prefetched, unstarted deliveries back to the queue.
         let _ = channel.close(200, "shutting down".into()).await;
@@ -159,6 +195,8 @@ async fn consume(
 enum Verdict {
     Ack,
     DeadLetter(String),
+    /// The database cannot be reached: keep the delivery and try again (see the module doc).
+    Hold(String),
     Requeue(String),
 }
 
@@ -169,7 +207,35 @@ async fn handle(
     delivery: Delivery,
     shutdown: &CancellationToken,
 ) {
-    let (kind, verdict) = decide(state, &delivery).await;
+    let mut holds = 0u32;
+    let (kind, verdict) = loop {
+        let (kind, verdict) = decide(state, &delivery).await;
+        let Verdict::Hold(cause) = verdict else {
+            break (kind, verdict);
+        };
+        if holds == 0 {
+            state.metrics.held_delivery(1);
+            warn!(%cause, "database unavailable: holding the event until it answers");
+        }
+        holds = holds.saturating_add(1);
+        let pause = hold_pause(holds);
+        let stopped = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = tokio::time::sleep(pause) => false,
+        };
+        if stopped {
+            // Handing it back is the one way out during an outage; it happens once per shutdown,
+            // not once per failed try.
+            state.metrics.held_delivery(-1);
+            let kind = kind.map_or("unknown", EventKind::routing_key);
+            nack(&delivery, state, kind).await;
+            return;
+        }
+    };
+    if holds > 0 {
+        state.metrics.held_delivery(-1);
+        info!(tries = holds + 1, "database back: held event processed");
+    }
     let kind = kind.map_or("unknown", EventKind::routing_key);
     match verdict {
         Verdict::Ack => {
@@ -208,11 +274,22 @@ async fn handle(
                 }
             }
         }
+        // Only ever the result of the loop above.
+        Verdict::Hold(cause) => {
+            warn!(%cause, "event not applied; requeueing");
+            requeue(&delivery, shutdown, state, kind).await;
+        }
         Verdict::Requeue(cause) => {
             warn!(%cause, "event not applied; requeueing after a backoff");
             requeue(&delivery, shutdown, state, kind).await;
         }
     }
+}
+
+/// 250 ms, 500 ms, 1 s … up to [`MAX_HOLD_PAUSE`]: quick to resume after a blip, gentle on a
+/// database that is starting up.
+pub fn hold_pause(tries: u32) -> Duration {
+    (Duration::from_millis(125) * (1u32 << tries.min(10))).min(MAX_HOLD_PAUSE)
 }
 
 /// Waits (less on shutdown), then hands the delivery back to the queue.
@@ -222,12 +299,17 @@ async fn requeue(
     state: &SharedState,
     kind: &str,
 ) {
-    state.metrics.event(kind, "requeued");
     let backoff = backoff_for(delivery_count(delivery));
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = tokio::time::sleep(backoff) => {}
     }
+    nack(delivery, state, kind).await;
+}
+
+/// Hands the delivery back to the queue now.
+async fn nack(delivery: &Delivery, state: &SharedState, kind: &str) {
+    state.metrics.event(kind, "requeued");
     let options = BasicNackOptions {
         multiple: false,
         requeue: true,
@@ -278,36 +360,31 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
             )),
         );
     }
-    let facts = Facts::from_event(&event);
     let mut conn = match state.pool.get().await {
         Ok(conn) => conn,
-        Err(error) => return (kind, Verdict::Requeue(format!("database: {error}"))),
+        Err(error) => return (kind, Verdict::Hold(format!("database: {error}"))),
     };
     let now = Utc::now();
-    let applied = match event.kind {
-        EventKind::Paid => payments::apply_payment(&mut conn, &facts, now).await,
-        EventKind::Closed => payments::apply_close(&mut conn, &facts, now).await,
-        EventKind::Refunded => {
-            let Some(refund_fee) = event.refund_fee else {
-                return (
-                    kind,
-                    Verdict::DeadLetter("unparseable: a refund event without refund_fee".into()),
-                );
-            };
-            payments::apply_refund(
-                &mut conn,
-                &facts,
-                refund_fee,
-                event.out_biz_no.as_deref(),
-                now,
-            )
-            .await
-        }
-    };
+    let applied = payments::apply_event(&mut conn, &event, now).await;
     let label = event.kind.routing_key();
     let verdict = match applied {
         Ok(Ok(Outcome::NotYetPaid)) => {
-            Verdict::Requeue("a refund for an order not yet known to be paid".into())
+            let request_id = header_text(&delivery.properties, REQUEST_ID_HEADER);
+            let early = crate::inbox::Early {
+                event: &event,
+                routing_key: delivery.routing_key.as_str(),
+                body: &delivery.data,
+                request_id: request_id.as_deref(),
+                reason: "a refund for an order not yet known to be paid",
+            };
+            match crate::inbox::park(&mut conn, early, now, state.early_event_patience).await {
+                Ok(_) => {
+                    state.metrics.event(label, "waiting");
+                    info!(out_trade_no = %event.out_trade_no, event_id = %event.event_id, "event came before its payment: waiting in the inbox");
+                    Verdict::Ack
+                }
+                Err(error) => database_failure(error),
+            }
         }
         Ok(Ok(outcome)) => {
             count_payment(state, outcome, "event");
@@ -334,14 +411,30 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
             Verdict::Ack
         }
         Ok(Err(rejection)) => Verdict::DeadLetter(format!("{}: {rejection}", rejection.reason())),
-        Err(error) => Verdict::Requeue(format!("database: {error}")),
+        Err(error) => database_failure(error),
     };
     (kind, verdict)
+}
+
+/// An outage (held) or some other database error (handed back, counted against the limit).
+fn database_failure(error: RepoError) -> Verdict {
+    if error.is_unavailable() {
+        Verdict::Hold(format!("database: {error}"))
+    } else {
+        Verdict::Requeue(format!("database: {error}"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_pause_a_little_longer_each_time() {
+        assert_eq!(hold_pause(1), Duration::from_millis(250));
+        assert_eq!(hold_pause(3), Duration::from_secs(1));
+        assert_eq!(hold_pause(40), MAX_HOLD_PAUSE);
+    }
 
     #[test]
     fn backoff_grows_and_is_bounded() {

@@ -40,14 +40,10 @@ pub enum ApiError {
 
 impl From<RepoError> for ApiError {
     fn from(error: RepoError) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match &error {
-            RepoError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
-            | RepoError::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, _))
-            | RepoError::Query(Error::BrokenTransactionManager) => {
-                ApiError::DatabaseUnavailable(error.to_string())
-            }
-            _ => ApiError::Internal(error.to_string()),
+        if error.is_unavailable() {
+            ApiError::DatabaseUnavailable(error.to_string())
+        } else {
+            ApiError::Internal(error.to_string())
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The expiry sweeper: unpaid orders past `expires_at` are asked about (`QueryTrade`), then
+//! The sweeper. Each pass first runs active sync ([`crate::sync`]: unpaid orders due on their
+//! query schedule), then expiry: unpaid orders past `expires_at` are asked about (`QueryTrade`), then
 //! closed (`CloseTrade`, status 3) unless Alipay says they were paid. It also settles refunds
 //! left pending by an unknown outcome.
 //!
@@ -49,6 +50,16 @@ pub async fn run(state: SharedState, interval: Duration, shutdown: CancellationT
         }
         let request_id = RequestId::generate();
         let span = tracing::info_span!("sweep", request_id = %request_id);
+        match crate::sync::sync_once(&state, request_id.as_str())
+            .instrument(span.clone())
+            .await
+        {
+            Ok(report) if report != crate::sync::SyncReport::default() => {
+                info!(?report, "sync sweep")
+            }
+            Ok(_) => {}
+            Err(error) => warn!(%error, "sync sweep failed"),
+        }
         match sweep_once(&state, request_id.as_str())
             .instrument(span)
             .await

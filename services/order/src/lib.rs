@@ -11,8 +11,11 @@
 //! - [`error`]: the one HTTP error enum, mapped to status codes and the envelope in one place;
 //! - [`orders`], [`refunds`]: the use cases behind the handlers;
 //! - [`payments`]: applying paid/closed/refunded facts exactly once (events and queries alike);
-//! - [`consumer`]: the RabbitMQ consumer of payment events;
-//! - [`expiry`]: the sweeper that closes expired orders and settles pending refunds;
+//! - [`consumer`]: the RabbitMQ consumer of payment events, patient with a database outage;
+//! - [`inbox`]: events that came before their payment, kept until they can apply;
+//! - [`dead_letters`]: the dead-letter queue's depth in the metrics, `order dead-letters`;
+//! - [`sync`]: unpaid orders asked about on a growing schedule (a lost notification);
+//! - [`expiry`]: the sweeper that runs sync, closes expired orders and settles pending refunds;
 //! - [`gateway`]: the payment-gateway client, with errors sorted by what to do about them;
 //! - [`domain`]: statuses and numbers as types; [`repository`] and [`schema`]: the database;
 //!   [`db`]: the pool, the embedded migrations, the demo catalog;
@@ -20,10 +23,12 @@
 
 pub mod consumer;
 pub mod db;
+pub mod dead_letters;
 pub mod domain;
 pub mod error;
 pub mod expiry;
 pub mod gateway;
+pub mod inbox;
 pub mod metrics;
 pub mod openapi;
 pub mod orders;
@@ -36,6 +41,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod storefront;
+pub mod sync;
 
 pub use error::ApiError;
 pub use settings::Settings;

@@ -39,6 +39,37 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = parse_duration)]
         ttl: Duration,
     },
+    /// The dead-letter queue: events that could not be applied, with their reasons. Reads
+    /// AMQP_URL and AMQP_PREFIX.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterAction {
+    /// List every dead letter (left in place): id, routing key, order, reason.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead letters back on the payments exchange (after fixing what made them fail).
+    /// Idempotent: an event applied before is a no-op.
+    Replay {
+        /// The id (event id) of a letter to replay; repeat for several.
+        #[arg(
+            long = "id",
+            value_name = "ID",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        ids: Vec<String>,
+        /// Replay every letter.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[tokio::main]
@@ -50,6 +81,7 @@ async fn main() -> ExitCode {
             admin,
             ttl,
         }) => token(&user_id, admin, ttl),
+        Some(Command::DeadLetters { action }) => dead_letters(action).await,
         None => serve().await,
     }
 }
@@ -73,6 +105,93 @@ fn token(user_id: &str, admin: bool, ttl: Duration) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn dead_letters(action: DeadLetterAction) -> ExitCode {
+    match run_dead_letters(action).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            eprintln!("order dead-letters: {problem}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_dead_letters(action: DeadLetterAction) -> Result<(), String> {
+    use common::config::ExposeSecret as _;
+    use order::dead_letters::{self, Selection};
+
+    let (amqp_url, prefix) =
+        Settings::amqp_from_env(&Env::from_process()).map_err(|e| e.to_string())?;
+    let topology = common::amqp::Topology::with_prefix(&prefix);
+    let connection = lapin::Connection::connect(
+        amqp_url.expose_secret(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .map_err(|e| format!("connecting to RabbitMQ (AMQP_URL): {e}"))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("opening a channel: {e}"))?;
+    let result = match action {
+        DeadLetterAction::List { json } => {
+            let letters = dead_letters::browse(&channel, &topology)
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                for letter in &letters {
+                    println!(
+                        "{}",
+                        serde_json::to_string(letter).map_err(|e| e.to_string())?
+                    );
+                }
+            } else {
+                print!("{}", dead_letters::table(&letters));
+                println!(
+                    "{} dead letter(s) in {}",
+                    letters.len(),
+                    topology.dead_queue
+                );
+            }
+            Ok(())
+        }
+        DeadLetterAction::Replay { ids, all } => {
+            let publisher = connection
+                .create_channel()
+                .await
+                .map_err(|e| format!("opening a channel: {e}"))?;
+            publisher
+                .confirm_select(lapin::options::ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| format!("enabling confirms: {e}"))?;
+            let selection = if all {
+                Selection::All
+            } else {
+                Selection::Ids(ids.clone())
+            };
+            let replayed = dead_letters::replay(&channel, &publisher, &topology, &selection)
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{}", dead_letters::table(&replayed));
+            println!(
+                "{} dead letter(s) replayed to {}",
+                replayed.len(),
+                topology.exchange
+            );
+            let missing: Vec<&String> = ids
+                .iter()
+                .filter(|id| !replayed.iter().any(|letter| &letter.id == *id))
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("no dead letter has the id {missing:?}"))
+            }
+        }
+    };
+    let _ = connection.close(200, "done".into()).await;
+    result
 }
 
 async fn serve() -> ExitCode {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use common::metrics::prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Every metric the order service exports. Cheap to clone (the collectors are shared handles).
@@ -31,6 +31,9 @@ pub struct Metrics {
     refunds: IntCounterVec,
     /// 1 while the consumer holds an open channel on the work queue.
     consumer_connected: IntGauge,
+    held_deliveries: IntGauge,
+    dead_letters: IntGaugeVec,
+    sync_queries: IntCounterVec,
 }
 
 impl Metrics {
@@ -93,6 +96,28 @@ impl Metrics {
             "order_consumer_connected",
             "1 while the payment-event consumer is attached to its queue",
         )?;
+        let held_deliveries = IntGauge::new(
+            "order_consumer_held_events",
+            "events held (not handed back) while the database cannot be reached",
+        )?;
+        let dead_letters = IntGaugeVec::new(
+            Opts::new(
+                "order_dead_letters",
+                "messages in the dead-letter queue, by reason (broker:delivery_limit when \
+                 RabbitMQ dead-lettered it), as last read",
+            ),
+            &["reason"],
+        )?;
+        let sync_queries = IntCounterVec::new(
+            Opts::new(
+                "order_sync_queries_total",
+                "QueryTrade asked about unpaid orders on the sync schedule, by what it found",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(held_deliveries.clone()))?;
+        registry.register(Box::new(dead_letters.clone()))?;
+        registry.register(Box::new(sync_queries.clone()))?;
         registry.register(Box::new(orders_created.clone()))?;
         registry.register(Box::new(orders_paid.clone()))?;
         registry.register(Box::new(late_payments.clone()))?;
@@ -115,6 +140,9 @@ impl Metrics {
             orders_expired,
             refunds,
             consumer_connected,
+            held_deliveries,
+            dead_letters,
+            sync_queries,
         })
     }
 
@@ -154,6 +182,23 @@ impl Metrics {
 
     pub fn refund(&self, outcome: &str) {
         self.refunds.with_label_values(&[outcome]).inc();
+    }
+
+    /// One more (`1`) or one fewer (`-1`) event held through a database outage.
+    pub fn held_delivery(&self, change: i64) {
+        self.held_deliveries.add(change);
+    }
+
+    /// The dead-letter queue as last read: how many letters for each reason.
+    pub fn set_dead_letters<'a, I: IntoIterator<Item = (&'a str, i64)>>(&self, by_reason: I) {
+        self.dead_letters.reset();
+        for (reason, count) in by_reason {
+            self.dead_letters.with_label_values(&[reason]).set(count);
+        }
+    }
+
+    pub fn sync_query(&self, outcome: &str) {
+        self.sync_queries.with_label_values(&[outcome]).inc();
     }
 
     pub fn set_consumer_connected(&self, connected: bool) {

@@ -238,7 +238,7 @@ pub async fn check_paid(
 
 /// A signed answer saying the trade was closed and never paid (a trade closed after a full
 /// refund has a payment date, and is not this).
-fn closed_before_payment(answer: &payment_proto::v1::QueryTradeResponse) -> bool {
+pub(crate) fn closed_before_payment(answer: &payment_proto::v1::QueryTradeResponse) -> bool {
     answer.exists
         && TradeStatus::try_from(answer.trade_status) == Ok(TradeStatus::TradeClosed)
         && answer.send_pay_date.is_none()
@@ -283,7 +283,11 @@ pub async fn pay_link(
 }
 
 /// Applies a paid `QueryTrade` answer and counts it.
-async fn apply_paid_query(state: &AppState, facts: &Facts, source: &str) -> Result<(), ApiError> {
+pub(crate) async fn apply_paid_query(
+    state: &AppState,
+    facts: &Facts,
+    source: &str,
+) -> Result<(), ApiError> {
     let mut conn = state.pool.get().await?;
     match payments::apply_payment(&mut conn, facts, Utc::now()).await? {
         Ok(outcome) => {

@@ -7,7 +7,7 @@
 //! moved, and changes nothing.
 
 use chrono::{DateTime, Utc};
-use common::events::PaymentEventV1;
+use common::events::{EventKind, PaymentEventV1};
 use common::money::Money;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use payment_proto::v1::{QueryTradeResponse, TradeStatus};
@@ -133,6 +133,8 @@ pub enum Rejection {
     UnknownOrder(String),
     #[error("the amount {received} differs from the order's {expected}")]
     AmountMismatch { expected: Money, received: Money },
+    #[error("{0}")]
+    Unparseable(String),
 }
 
 impl Rejection {
@@ -140,7 +142,29 @@ impl Rejection {
         match self {
             Rejection::UnknownOrder(_) => "unknown_order",
             Rejection::AmountMismatch { .. } => "amount_mismatch",
+            Rejection::Unparseable(_) => "unparseable",
         }
+    }
+}
+
+/// Applies one payment event of any kind: what the consumer and the early-event inbox share.
+pub async fn apply_event(
+    conn: &mut AsyncPgConnection,
+    event: &PaymentEventV1,
+    now: DateTime<Utc>,
+) -> Result<Result<Outcome, Rejection>, RepoError> {
+    let facts = Facts::from_event(event);
+    match event.kind {
+        EventKind::Paid => apply_payment(conn, &facts, now).await,
+        EventKind::Closed => apply_close(conn, &facts, now).await,
+        EventKind::Refunded => match event.refund_fee {
+            Some(refund_fee) => {
+                apply_refund(conn, &facts, refund_fee, event.out_biz_no.as_deref(), now).await
+            }
+            None => Ok(Err(Rejection::Unparseable(
+                "a refund event without refund_fee".into(),
+            ))),
+        },
     }
 }
 
@@ -180,6 +204,8 @@ pub async fn apply_payment(
             now,
         )
         .await?;
+        // Events that came before this payment (a refund, say) may apply now: due at once.
+        crate::inbox::nudge(conn, &facts.out_trade_no, now).await?;
         // The row is locked, so the compare-and-set cannot miss; checked all the same.
         Ok(Ok(if changed { outcome } else { Outcome::Unchanged }))
     })

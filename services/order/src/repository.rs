@@ -25,6 +25,22 @@ pub enum RepoError {
     },
 }
 
+impl RepoError {
+    /// Whether the database could not be reached (or went away mid-statement), as opposed to a
+    /// statement it refused: the first passes by itself, so work that meets it waits and retries.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            RepoError::Query(
+                Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+                | Error::DatabaseError(DatabaseErrorKind::Unknown, _)
+                | Error::BrokenTransactionManager,
+            ) => true,
+            RepoError::Query(_) | RepoError::Corrupt { .. } => false,
+        }
+    }
+}
+
 fn money(table: &'static str, id: i64, value: Decimal) -> Result<Money, RepoError> {
     Money::from_decimal(value).map_err(|e| RepoError::Corrupt {
         table,
@@ -541,6 +557,20 @@ pub async fn claim_query_slot(
 }
 
 /// Ids of unpaid orders past their expiry, oldest first (the sweeper then locks each one).
+/// Moves an order to its next sync step (`next_sync_at` NULL: no more steps).
+pub async fn set_next_sync(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    step: i16,
+    next: Option<DateTime<Utc>>,
+) -> Result<(), RepoError> {
+    diesel::update(orders::table.find(id))
+        .set((orders::sync_step.eq(step), orders::next_sync_at.eq(next)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn expired_unpaid_ids(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,

@@ -28,6 +28,23 @@ diesel::table! {
         last_queried_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        next_sync_at -> Nullable<Timestamptz>,
+        sync_step -> Int2,
+    }
+}
+
+diesel::table! {
+    early_events (event_id) {
+        event_id -> Uuid,
+        out_trade_no -> Text,
+        routing_key -> Text,
+        body -> Bytea,
+        request_id -> Nullable<Text>,
+        reason -> Text,
+        attempts -> Int4,
+        first_seen_at -> Timestamptz,
+        next_attempt_at -> Timestamptz,
+        give_up_at -> Timestamptz,
     }
 }
 
@@ -78,6 +95,7 @@ diesel::joinable!(refunds -> orders (order_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     courses,
+    early_events,
     orders,
     order_lines,
     payment_events,

@@ -35,6 +35,15 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How old a pending refund must be before the sweeper settles it with QueryRefund.
 pub const DEFAULT_REFUND_SETTLE_AFTER: Duration = Duration::from_secs(60);
+/// When an unpaid order is asked about after its creation: early enough that a lost
+/// notification costs the buyer a minute, spaced so that an abandoned cashier costs a few
+/// queries. The last step repeats until the order expires.
+pub const DEFAULT_SYNC_SCHEDULE: &str = "1m,3m,10m";
+/// How long an event that came before its payment waits: as long as Alipay itself retries a
+/// notification (4m, 10m, 10m, 1h, 2h, 6h, 15h: about 25 h).
+pub const DEFAULT_EARLY_EVENT_PATIENCE: Duration = Duration::from_secs(25 * 3600);
+/// How often the depth of the dead-letter queue is read into the metrics.
+pub const DEFAULT_DEAD_LETTER_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Printed after clap's usage by `order --help`.
 pub const HELP: &str = "\
@@ -56,6 +65,13 @@ ENVIRONMENT (an empty value counts as unset; durations are written 500ms, 15s, 3
   EXPIRY_SWEEP_INTERVAL   how often expired orders are closed; 0s turns the sweeper off
                                                                                    [default: 30s]
   REFUND_SETTLE_AFTER     pending refunds older than this are settled by the sweeper [default: 1m]
+  SYNC_SCHEDULE           when the sweeper asks Alipay (QueryTrade) about an unpaid order, after
+                          its creation; the last step repeats until expiry; off: only at expiry
+                                                                             [default: 1m,3m,10m]
+  EARLY_EVENT_PATIENCE    how long an event that came before its payment waits, then it is
+                          dead-lettered (early_event_expired)                       [default: 25h]
+  DEAD_LETTER_POLL_INTERVAL  how often the dead-letter queue's depth is read into /metrics
+                                                                                   [default: 30s]
   SUCCESS_QUERY_INTERVAL  the return page asks Alipay about one order at most this often
                                                                                     [default: 5s]
   ALIPAY_APP_ID           our app id; events for any other app are dead-lettered       [required]
@@ -136,6 +152,10 @@ pub struct Settings {
     /// `None`: the sweeper does not run.
     pub sweep_interval: Option<Duration>,
     pub refund_settle_after: Duration,
+    /// Delays after creation at which unpaid orders are queried; empty: only at expiry.
+    pub sync_schedule: Vec<Duration>,
+    pub early_event_patience: Duration,
+    pub dead_letter_poll_interval: Duration,
     pub success_query_interval: Duration,
     pub app_id: String,
     pub seed_demo_data: bool,
@@ -170,6 +190,22 @@ impl Settings {
         Ok(key)
     }
 
+    /// Reads only what `order dead-letters` needs: the broker's URL and the names' prefix.
+    pub fn amqp_from_env(env: &Env) -> Result<(SecretString, String), ConfigError> {
+        let amqp_url = env
+            .secret_optional("AMQP_URL")?
+            .unwrap_or_else(|| SecretString::from(DEFAULT_AMQP_URL));
+        validate_amqp_url(amqp_url.expose_secret())?;
+        let amqp_prefix = env.or("AMQP_PREFIX", String::new())?;
+        if amqp_prefix.len() > 200 || !amqp_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::new(
+                "AMQP_PREFIX",
+                "must be printable ASCII, at most 200 bytes",
+            ));
+        }
+        Ok((amqp_url, amqp_prefix))
+    }
+
     /// Reads and validates every variable; the first problem found is returned.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let bind_addr = env.socket_addr_or("BIND_ADDR", DEFAULT_BIND_ADDR)?;
@@ -193,17 +229,7 @@ impl Settings {
             ));
         }
 
-        let amqp_url = env
-            .secret_optional("AMQP_URL")?
-            .unwrap_or_else(|| SecretString::from(DEFAULT_AMQP_URL));
-        validate_amqp_url(amqp_url.expose_secret())?;
-        let amqp_prefix = env.or("AMQP_PREFIX", String::new())?;
-        if amqp_prefix.len() > 200 || !amqp_prefix.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ConfigError::new(
-                "AMQP_PREFIX",
-                "must be printable ASCII, at most 200 bytes",
-            ));
-        }
+        let (amqp_url, amqp_prefix) = Self::amqp_from_env(env)?;
         let amqp_prefetch = env.or("AMQP_PREFETCH", DEFAULT_PREFETCH)?;
         if !(1..=1000).contains(&amqp_prefetch) {
             return Err(ConfigError::new(
@@ -255,6 +281,20 @@ impl Settings {
             env.duration_or("REFUND_SETTLE_AFTER", DEFAULT_REFUND_SETTLE_AFTER)?;
         let success_query_interval =
             env.duration_or("SUCCESS_QUERY_INTERVAL", DEFAULT_SUCCESS_QUERY_INTERVAL)?;
+        let sync_schedule =
+            parse_sync_schedule(&env.or("SYNC_SCHEDULE", DEFAULT_SYNC_SCHEDULE.to_owned())?)?;
+        let early_event_patience =
+            env.duration_or("EARLY_EVENT_PATIENCE", DEFAULT_EARLY_EVENT_PATIENCE)?;
+        let dead_letter_poll_interval = env.duration_or(
+            "DEAD_LETTER_POLL_INTERVAL",
+            DEFAULT_DEAD_LETTER_POLL_INTERVAL,
+        )?;
+        if dead_letter_poll_interval.is_zero() {
+            return Err(ConfigError::new(
+                "DEAD_LETTER_POLL_INTERVAL",
+                "must be longer than 0s",
+            ));
+        }
 
         let app_id = env.identifier("ALIPAY_APP_ID")?;
         let seed_demo_data = env.flag_or("SEED_DEMO_DATA", true)?;
@@ -283,6 +323,9 @@ impl Settings {
             order_ttl,
             sweep_interval,
             refund_settle_after,
+            sync_schedule,
+            early_event_patience,
+            dead_letter_poll_interval,
             success_query_interval,
             app_id,
             seed_demo_data,
@@ -322,6 +365,28 @@ impl Settings {
             self.http_workers,
         )
     }
+}
+
+/// `1m,3m,10m`: growing delays after creation, each longer than the one before; `off` (or
+/// empty) turns active sync off.
+fn parse_sync_schedule(text: &str) -> Result<Vec<Duration>, ConfigError> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("off") {
+        return Ok(Vec::new());
+    }
+    let mut steps = Vec::new();
+    for part in text.split(',') {
+        let step = common::config::parse_duration(part.trim())
+            .map_err(|e| ConfigError::new("SYNC_SCHEDULE", format!("{:?}: {e}", part.trim())))?;
+        if step.is_zero() || steps.last().is_some_and(|last| step <= *last) {
+            return Err(ConfigError::new(
+                "SYNC_SCHEDULE",
+                "must be growing delays after creation, such as 1m,3m,10m (or off)",
+            ));
+        }
+        steps.push(step);
+    }
+    Ok(steps)
 }
 
 fn validate_amqp_url(url: &str) -> Result<(), ConfigError> {

@@ -112,6 +112,13 @@ impl Application {
             order_ttl: to_chrono(settings.order_ttl),
             success_query_interval: to_chrono(settings.success_query_interval),
             refund_settle_after: to_chrono(settings.refund_settle_after),
+            sync_schedule: settings
+                .sync_schedule
+                .iter()
+                .copied()
+                .map(to_chrono)
+                .collect(),
+            early_event_patience: to_chrono(settings.early_event_patience),
             app_id: settings.app_id.clone(),
             consumer_ready: AtomicBool::new(false),
         });
@@ -125,6 +132,7 @@ impl Application {
                 amqp_url: settings.amqp_url.clone(),
                 topology: settings.topology(),
                 prefetch: settings.amqp_prefetch,
+                dead_letter_poll_interval: settings.dead_letter_poll_interval,
             },
             shutdown.clone(),
         ));

@@ -18,6 +18,10 @@ pub struct AppState {
     pub order_ttl: chrono::Duration,
     pub success_query_interval: chrono::Duration,
     pub refund_settle_after: chrono::Duration,
+    /// Delays after creation at which unpaid orders are queried (`SYNC_SCHEDULE`); empty: off.
+    pub sync_schedule: Vec<chrono::Duration>,
+    /// How long an early event waits before it is dead-lettered.
+    pub early_event_patience: chrono::Duration,
     /// Events for any other app are dead-lettered.
     pub app_id: String,
     /// Set by the consumer while it is attached to its queue; read by `/readyz`.

@@ -310,13 +310,21 @@ async fn events_wait_while_the_database_is_down_and_apply_when_it_is_back() {
     .unwrap();
 
     app.publish(&paid_event(&number, "99.90", "n-1")).await;
-    app.wait_until("the event is requeued", || async {
+    app.wait_until("the event is held", || async {
         app.state
             .metrics
             .render()
-            .contains("order_events_total{kind=\"order.paid\",outcome=\"requeued\"}")
+            .contains("order_consumer_held_events 1")
     })
     .await;
+    // Held, not handed back: RabbitMQ's delivery count (and so the delivery limit) does not move
+    // however long the outage lasts. The old consumer had requeued it five times by now.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let metrics = app.state.metrics.render();
+    assert!(!metrics.contains("outcome=\"requeued\""), "{metrics}");
+    assert!(!metrics.contains("outcome=\"dead_lettered\""), "{metrics}");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status().as_u16(), 503);
     diesel::sql_query(format!(
         "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
         app.database
@@ -329,6 +337,12 @@ async fn events_wait_while_the_database_is_down_and_apply_when_it_is_back() {
     assert_eq!(
         order.trade_no.as_deref(),
         Some("2026112622001400000000000001")
+    );
+    assert!(
+        app.state
+            .metrics
+            .render()
+            .contains("order_consumer_held_events 0")
     );
     let _ = APP_ID;
 }

@@ -87,6 +87,8 @@ pub struct TestConfig {
     pub notify_receiver: bool,
     /// `STOREFRONT=on`.
     pub storefront: bool,
+    /// More environment variables for the service, over the defaults above.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for TestConfig {
@@ -100,6 +102,7 @@ impl Default for TestConfig {
             prefetch: 8,
             notify_receiver: false,
             storefront: false,
+            env: Vec::new(),
         }
     }
 }
@@ -219,7 +222,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     .spawn();
 
     let gateway_url = config.gateway_url.clone().unwrap_or_else(|| gateway.url());
-    let settings = Settings::from_env(&Env::from_pairs([
+    let mut env = vec![
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
         ("DATABASE_URL", database_url.clone()),
         ("DATABASE_POOL_SIZE", "8".to_owned()),
@@ -243,8 +246,11 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
             "STOREFRONT",
             if config.storefront { "on" } else { "off" }.to_owned(),
         ),
-    ]))
-    .unwrap();
+        // Read often, so tests see the dead-letter metric soon.
+        ("DEAD_LETTER_POLL_INTERVAL", "200ms".to_owned()),
+    ];
+    env.extend(config.env.iter().cloned());
+    let settings = Settings::from_env(&Env::from_pairs(env)).unwrap();
 
     let shutdown = CancellationToken::new();
     let application = Application::build(settings.clone(), shutdown.clone())

@@ -8,6 +8,7 @@
 mod auth;
 mod catalog;
 mod consumer;
+mod convergence;
 mod end_to_end;
 mod expiry;
 mod helpers;
