@@ -23,7 +23,10 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 
-use crate::events::{CONTENT_TYPE_JSON, DEATH_REASON_HEADER, PaymentEventV1, REQUEST_ID_HEADER};
+use crate::events::{
+    CONTENT_TYPE_JSON, DEATH_REASON_HEADER, PaymentEventV1, REQUEST_ID_HEADER,
+    SYNC_REQUEST_ROUTING_KEY, SYNC_REQUEST_TYPE, SyncRequestV1,
+};
 
 /// Default bound on redeliveries of a message that keeps failing before RabbitMQ dead-letters it.
 pub const DEFAULT_DELIVERY_LIMIT: u16 = 10;
@@ -294,6 +297,37 @@ pub async fn publish_event(
         event.kind.routing_key(),
         &body,
         event_properties(event, request_id),
+    )
+    .await
+}
+
+/// Publishes a [`SyncRequestV1`] (routing key [`SYNC_REQUEST_ROUTING_KEY`]) and waits for the
+/// broker's confirm, like [`publish_event`].
+pub async fn publish_sync_request(
+    channel: &Channel,
+    topology: &Topology,
+    request: &SyncRequestV1,
+    request_id: Option<&str>,
+) -> Result<(), PublishError> {
+    let body = serde_json::to_vec(request).map_err(PublishError::from)?;
+    let mut headers = FieldTable::default();
+    if let Some(request_id) = request_id {
+        headers.insert(
+            REQUEST_ID_HEADER.into(),
+            AMQPValue::LongString(request_id.into()),
+        );
+    }
+    let properties = BasicProperties::default()
+        .with_content_type(CONTENT_TYPE_JSON.into())
+        .with_delivery_mode(PERSISTENT)
+        .with_type(SYNC_REQUEST_TYPE.into())
+        .with_headers(headers);
+    publish_confirmed(
+        channel,
+        &topology.exchange,
+        SYNC_REQUEST_ROUTING_KEY,
+        &body,
+        properties,
     )
     .await
 }

@@ -46,6 +46,40 @@ pub fn event_id_for(notify_id: &str, trade_status: &str) -> Uuid {
     )
 }
 
+/// Routing key of a [`SyncRequestV1`]. It matches the work queue's `order.*` binding, so the
+/// order service receives it on the same queue as the payment events.
+pub const SYNC_REQUEST_ROUTING_KEY: &str = "order.sync";
+/// Message type of a [`SyncRequestV1`].
+pub const SYNC_REQUEST_TYPE: &str = "order.sync.v1";
+
+/// "Ask Alipay about this order now": notify-receiver sends it when a notification for one of our
+/// orders could not be verified. It is a hint, never a fact: the order service only moves the
+/// order's next `QueryTrade` forward, and the signed answer decides. A forged notification can
+/// therefore cost one query of an unpaid order, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequestV1 {
+    pub version: u32,
+    pub out_trade_no: String,
+    /// Why, in words (for the log).
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+}
+
+impl SyncRequestV1 {
+    pub fn new(out_trade_no: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            version: EVENT_VERSION,
+            out_trade_no: out_trade_no.into(),
+            reason: reason.into(),
+            received_at: Utc::now(),
+        }
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
 /// What happened to the trade; decides the routing key and the message type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -50,6 +50,11 @@ impl Verifier {
         }
     }
 
+    /// Our app id: what a notification for us carries.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
     /// Verifies `raw` (the exact request body) and decides. Never panics, whatever the bytes.
     pub fn decide(&self, raw: &[u8], received_at: DateTime<Utc>) -> Result<Decision, NotifyError> {
         let verified = notify::verify(raw, &self.public_key, self.sign_type)?;

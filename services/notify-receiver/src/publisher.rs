@@ -165,6 +165,30 @@ impl Publisher {
         }
     }
 
+    /// Publishes a hint that an order should be asked about now (see
+    /// [`common::events::SyncRequestV1`]), confirmed like an event.
+    pub async fn publish_sync_request(
+        &self,
+        request: &common::events::SyncRequestV1,
+        request_id: &str,
+    ) -> Result<(), NotifyError> {
+        let live = self
+            .shared
+            .live
+            .load_full()
+            .ok_or(NotifyError::BrokerUnavailable)?;
+        let publish = amqp::publish_sync_request(
+            live.channel(),
+            &self.shared.topology,
+            request,
+            Some(request_id),
+        );
+        match tokio::time::timeout(self.shared.confirm_timeout, publish).await {
+            Ok(result) => result.map_err(NotifyError::from),
+            Err(_elapsed) => Err(NotifyError::ConfirmTimeout(self.shared.confirm_timeout)),
+        }
+    }
+
     fn install(&self, channels: Vec<Channel>, connection: ConnectionStatus) {
         let live = Live {
             channels,

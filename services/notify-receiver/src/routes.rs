@@ -99,7 +99,16 @@ async fn handle(
 ) -> Result<Handled, NotifyError> {
     check_content_type(request.headers().get(header::CONTENT_TYPE))?;
     let body = read_body(request, payload).await?;
-    match state.verifier.decide(&body, Utc::now())? {
+    let decision = match state.verifier.decide(&body, Utc::now()) {
+        Ok(decision) => decision,
+        Err(failure) => {
+            if let NotifyError::Verify(_) = failure {
+                ask_for_a_query(&body, state, request_id).await;
+            }
+            return Err(failure);
+        }
+    };
+    match decision {
         Decision::Acknowledge {
             notify_id,
             out_trade_no,
@@ -115,6 +124,46 @@ async fn handle(
                 out_trade_no: event.out_trade_no,
                 notify_id: event.notify_id,
             })
+        }
+    }
+}
+
+/// A notification that names one of our orders but does not verify may be a real one damaged on
+/// the way (or a forgery): either way the order service should ask Alipay about that order now
+/// rather than at its next scheduled query. Only a hint is sent (never the unverified fields), and
+/// only for a well-formed order number of our app; failing to send it changes nothing.
+async fn ask_for_a_query(body: &[u8], state: &AppState, request_id: &RequestId) {
+    let Ok(pairs) = alipay::form::decode(body) else {
+        return;
+    };
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key.as_str() == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let Some(out_trade_no) = field("out_trade_no") else {
+        return;
+    };
+    let well_formed = !out_trade_no.is_empty()
+        && out_trade_no.len() <= 64
+        && out_trade_no
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !well_formed || field("app_id") != Some(state.verifier.app_id()) {
+        return;
+    }
+    let request = common::events::SyncRequestV1::new(out_trade_no, "unverifiable notification");
+    match state
+        .publisher
+        .publish_sync_request(&request, request_id.as_str())
+        .await
+    {
+        Ok(()) => {
+            info!(%out_trade_no, "unverifiable notification: asked the order service to query the order")
+        }
+        Err(error) => {
+            warn!(%out_trade_no, %error, "unverifiable notification: could not ask for a query")
         }
     }
 }

@@ -24,7 +24,9 @@ use std::time::Duration;
 use chrono::Utc;
 use common::amqp::{Topology, dead_letter, header_text};
 use common::config::{ExposeSecret, SecretString};
-use common::events::{EventKind, PaymentEventV1, REQUEST_ID_HEADER};
+use common::events::{
+    EventKind, PaymentEventV1, REQUEST_ID_HEADER, SYNC_REQUEST_ROUTING_KEY, SyncRequestV1,
+};
 use futures_util::StreamExt as _;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -341,6 +343,9 @@ pub fn backoff_for(delivery_count: u32) -> Duration {
 }
 
 async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>, Verdict) {
+    if delivery.routing_key.as_str() == SYNC_REQUEST_ROUTING_KEY {
+        return (None, sync_request(state, delivery).await);
+    }
     let event = match PaymentEventV1::from_json(&delivery.data) {
         Ok(event) => event,
         Err(error) => {
@@ -414,6 +419,28 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
         Err(error) => database_failure(error),
     };
     (kind, verdict)
+}
+
+/// A hint to ask Alipay about an order now: its next sync query becomes due. An order that is not
+/// ours or not unpaid is ignored (a forged notification may name anything), never dead-lettered.
+async fn sync_request(state: &SharedState, delivery: &Delivery) -> Verdict {
+    let request = match SyncRequestV1::from_json(&delivery.data) {
+        Ok(request) => request,
+        Err(error) => return Verdict::DeadLetter(format!("unparseable: {error}")),
+    };
+    let mut conn = match state.pool.get().await {
+        Ok(conn) => conn,
+        Err(error) => return Verdict::Hold(format!("database: {error}")),
+    };
+    match crate::repository::sync_now(&mut conn, &request.out_trade_no, Utc::now()).await {
+        Ok(moved) => {
+            let outcome = if moved { "applied" } else { "ignored" };
+            state.metrics.event(SYNC_REQUEST_ROUTING_KEY, outcome);
+            info!(out_trade_no = %request.out_trade_no, reason = %request.reason, moved, "sync requested");
+            Verdict::Ack
+        }
+        Err(error) => database_failure(error),
+    }
 }
 
 /// An outage (held) or some other database error (handed back, counted against the limit).

@@ -557,6 +557,25 @@ pub async fn claim_query_slot(
 }
 
 /// Ids of unpaid orders past their expiry, oldest first (the sweeper then locks each one).
+/// Makes an unpaid order's next sync query due now; whether there was such an order.
+pub async fn sync_now(
+    conn: &mut AsyncPgConnection,
+    out_trade_no: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, RepoError> {
+    let moved = diesel::update(
+        orders::table.filter(
+            orders::out_trade_no
+                .eq(out_trade_no)
+                .and(orders::status.eq(OrderStatus::Unpaid.code())),
+        ),
+    )
+    .set(orders::next_sync_at.eq(now))
+    .execute(conn)
+    .await?;
+    Ok(moved == 1)
+}
+
 /// Moves an order to its next sync step (`next_sync_at` NULL: no more steps).
 pub async fn set_next_sync(
     conn: &mut AsyncPgConnection,

@@ -177,3 +177,28 @@ async fn a_forged_notification_never_pays() {
     assert_eq!(system.payment_events(&out_trade_no).await, 0);
     system.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_that_does_not_verify_makes_the_order_service_ask_alipay_at_once() {
+    // Arrange: the sweeper runs; every notification arrives damaged (its signature fails).
+    let system = System::start_with(SystemConfig {
+        sweep_interval: "300ms",
+        ..SystemConfig::default()
+    })
+    .await;
+    let out_trade_no = system.buy(BUYER).await;
+    system
+        .faults(json!({"notify": {"tamper_sign": true}}))
+        .await;
+
+    // Act: the buyer pays; no notification can be trusted, and the order is minutes away from
+    // its first scheduled query.
+    system.pay(&out_trade_no).await;
+
+    // Assert: the receiver's hint made the order service ask Alipay now; the signed answer paid
+    // the order, once, and nothing was dead-lettered.
+    system.wait_until_paid(BUYER, &out_trade_no).await;
+    assert_eq!(system.payment_events(&out_trade_no).await, 1);
+    assert_eq!(system.dead_letters().await, 0);
+    system.shut_down().await;
+}

@@ -391,3 +391,27 @@ async fn legacy_rsa_notifications_verify_when_configured_for_rsa() {
     assert!(app.next_message().await.is_some());
     app.assert_queue_empty().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_for_our_order_that_does_not_verify_asks_for_a_query_and_nothing_more() {
+    let app = spawn_ready_app(TestConfig::default()).await;
+    let body = signed_body(&paid_fields("n-hint-1", "O_hint_1"));
+    let damaged = body.replace("total_amount=88.88", "total_amount=0.01");
+    let foreign = damaged.replace(&format!("app_id={APP_ID}&"), "app_id=2021999999999999&");
+    let malformed = damaged.replace("out_trade_no=O_hint_1", "out_trade_no=O%2Fhint");
+
+    for tampered in [damaged, foreign, malformed] {
+        let response = app.post_notification(tampered).await;
+        assert_eq!(response.status().as_u16(), 400);
+    }
+
+    // One hint, for the well-formed order number of our own app; no payment event.
+    let hint = app.next_message().await.expect("a sync request");
+    assert_eq!(
+        hint.routing_key.as_str(),
+        common::events::SYNC_REQUEST_ROUTING_KEY
+    );
+    let request = common::events::SyncRequestV1::from_json(&hint.data).unwrap();
+    assert_eq!(request.out_trade_no, "O_hint_1");
+    assert!(app.next_message().await.is_none());
+}
