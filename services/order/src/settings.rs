@@ -86,7 +86,7 @@ ROUTES:
   POST /order/pay/                  create an order and its Alipay pay link (JWT)
   GET  /order/success/              the return page's status check
   GET  /api/v1/courses[/{id}]       the catalog
-  GET  /api/v1/orders[/{no}]        my orders (JWT); POST /api/v1/orders/{no}/cancel
+  GET  /api/v1/orders[/{no}]        my orders (JWT); POST /api/v1/orders/{no}/cancel, /pay-link
   POST /api/v1/orders/{no}/refunds  refund (admin JWT); GET lists; POST /api/v1/refunds/{no}/retry
   GET  /api/v1/openapi.json         the OpenAPI document
   GET  /healthz  /readyz  /metrics
