@@ -44,8 +44,10 @@ use crate::state::SharedState;
 
 /// Longest wait before a failing delivery is handed back.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// Longest pause between two tries of a delivery held through a database outage.
-const MAX_HOLD_PAUSE: Duration = Duration::from_secs(5);
+/// Longest pause between two tries of a delivery held through a database outage: a held delivery
+/// costs one refused connection attempt per try, and the database's return is noticed within it
+/// (the first held delivery that gets through wakes all the others at once).
+const MAX_HOLD_PAUSE: Duration = Duration::from_secs(1);
 /// First wait before reconnecting; doubles up to [`MAX_RECONNECT_BACKOFF`].
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
@@ -224,6 +226,7 @@ async fn handle(
         let stopped = tokio::select! {
             _ = shutdown.cancelled() => true,
             _ = tokio::time::sleep(pause) => false,
+            _ = state.database_back.notified() => false,
         };
         if stopped {
             // Handing it back is the one way out during an outage; it happens once per shutdown,
@@ -235,6 +238,8 @@ async fn handle(
         }
     };
     if holds > 0 {
+        // The database answers again: the other held deliveries need not wait out their pause.
+        state.database_back.notify_waiters();
         state.metrics.held_delivery(-1);
         info!(tries = holds + 1, "database back: held event processed");
     }
@@ -288,8 +293,8 @@ async fn handle(
     }
 }
 
-/// 250 ms, 500 ms, 1 s … up to [`MAX_HOLD_PAUSE`]: quick to resume after a blip, gentle on a
-/// database that is starting up.
+/// 250 ms, 500 ms, then [`MAX_HOLD_PAUSE`]: quick to resume after a blip, gentle on a database
+/// that is starting up.
 pub fn hold_pause(tries: u32) -> Duration {
     (Duration::from_millis(125) * (1u32 << tries.min(10))).min(MAX_HOLD_PAUSE)
 }
@@ -459,7 +464,7 @@ mod tests {
     #[test]
     fn holds_pause_a_little_longer_each_time() {
         assert_eq!(hold_pause(1), Duration::from_millis(250));
-        assert_eq!(hold_pause(3), Duration::from_secs(1));
+        assert_eq!(hold_pause(2), Duration::from_millis(500));
         assert_eq!(hold_pause(40), MAX_HOLD_PAUSE);
     }
 

@@ -121,6 +121,7 @@ impl Application {
             early_event_patience: to_chrono(settings.early_event_patience),
             app_id: settings.app_id.clone(),
             consumer_ready: AtomicBool::new(false),
+            database_back: tokio::sync::Notify::new(),
         });
 
         // Background loops run on the caller's runtime (lapin binds its connection to the runtime

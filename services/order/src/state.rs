@@ -26,6 +26,9 @@ pub struct AppState {
     pub app_id: String,
     /// Set by the consumer while it is attached to its queue; read by `/readyz`.
     pub consumer_ready: AtomicBool,
+    /// Fired when a delivery held through a database outage gets through, so the others held
+    /// with it retry at once.
+    pub database_back: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for AppState {

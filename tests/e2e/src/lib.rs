@@ -61,6 +61,8 @@ pub struct SystemConfig {
     pub sweep_interval: &'static str,
     /// 1 = Alipay's real retry schedule (4 min, 10 min, ...); 0.001 retries within a second.
     pub sandbox_time_scale: f64,
+    /// More environment variables for the order service, over the harness's own.
+    pub order_env: Vec<(&'static str, String)>,
 }
 
 impl Default for SystemConfig {
@@ -68,6 +70,7 @@ impl Default for SystemConfig {
         Self {
             sweep_interval: "0s",
             sandbox_time_scale: 0.001,
+            order_env: Vec::new(),
         }
     }
 }
@@ -274,7 +277,7 @@ impl System {
         .unwrap()
         .spawn();
 
-        let order_settings = order::Settings::from_env(&Env::from_pairs([
+        let mut order_env = vec![
             ("BIND_ADDR", "127.0.0.1:0".to_owned()),
             ("DATABASE_URL", database_url.clone()),
             ("DATABASE_POOL_SIZE", "8".to_owned()),
@@ -289,8 +292,9 @@ impl System {
             ("SEED_DEMO_DATA", "on".to_owned()),
             ("HTTP_WORKERS", "2".to_owned()),
             ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
-        ]))
-        .unwrap();
+        ];
+        order_env.extend(config.order_env.iter().cloned());
+        let order_settings = order::Settings::from_env(&Env::from_pairs(order_env)).unwrap();
         let order = OrderInstance::start(order_settings.clone(), order_listener).await;
 
         Self {
@@ -342,6 +346,28 @@ impl System {
             .unwrap()
             .issue_for(user_id, false, Duration::from_secs(3600))
             .unwrap()
+    }
+
+    /// A token with the admin role (refunds).
+    pub fn admin_token(&self) -> String {
+        JwtIssuer::hs256(JWT_SECRET.as_bytes())
+            .unwrap()
+            .issue_for("admin", true, Duration::from_secs(3600))
+            .unwrap()
+    }
+
+    /// An admin refunds `amount` of the order; returns the HTTP status (201 refunded, 202
+    /// pending).
+    pub async fn refund(&self, out_trade_no: &str, amount: &str) -> u16 {
+        self.http
+            .post(self.order_url(&format!("/api/v1/orders/{out_trade_no}/refunds")))
+            .header("authorization", format!("Bearer {}", self.admin_token()))
+            .json(&json!({ "amount": amount }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     /// The demo catalog over HTTP: (id, price) of each course.
