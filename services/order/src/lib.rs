@@ -13,6 +13,7 @@
 //! - [`payments`]: applying paid/closed/refunded facts exactly once (events and queries alike);
 //! - [`consumer`]: the RabbitMQ consumer of payment events;
 //! - [`expiry`]: the sweeper that closes expired orders and settles pending refunds;
+//! - [`reconcile`]: the daily reconciliation against Alipay's trade bill (CLI, schedule, API);
 //! - [`gateway`]: the payment-gateway client, with errors sorted by what to do about them;
 //! - [`domain`]: statuses and numbers as types; [`repository`] and [`schema`]: the database;
 //!   [`db`]: the pool, the embedded migrations, the demo catalog;
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod orders;
 pub mod payments;
+pub mod reconcile;
 pub mod refunds;
 pub mod repository;
 pub mod routes;

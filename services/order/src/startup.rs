@@ -51,6 +51,8 @@ pub struct Application {
     state: SharedState,
     consumer: JoinHandle<()>,
     sweeper: Option<JoinHandle<()>>,
+    /// The daily reconciliation (`RECONCILE_AT`), unless off.
+    reconciler: Option<JoinHandle<()>>,
     shutdown: CancellationToken,
 }
 
@@ -131,6 +133,14 @@ impl Application {
         let sweeper = settings
             .sweep_interval
             .map(|interval| tokio::spawn(expiry::run(state.clone(), interval, shutdown.clone())));
+        let reconciler = settings.reconcile.at.map(|at| {
+            tokio::spawn(crate::reconcile::schedule(
+                state.clone(),
+                settings.reconcile.clone(),
+                at,
+                shutdown.clone(),
+            ))
+        });
 
         let storefront = if settings.storefront {
             Some(crate::storefront::Storefront::new(settings.jwt.issuer()?))
@@ -174,6 +184,14 @@ impl Application {
                             "/refunds/{out_request_no}/retry",
                             web::post().to(routes::retry_refund),
                         )
+                        .route(
+                            "/reconciliations",
+                            web::get().to(crate::reconcile::http::list),
+                        )
+                        .route(
+                            "/reconciliations/{date}",
+                            web::get().to(crate::reconcile::http::get),
+                        )
                         .route("/openapi.json", web::get().to(routes::openapi)),
                 )
                 .route("/healthz", web::get().to(routes::healthz))
@@ -201,6 +219,7 @@ impl Application {
             state,
             consumer,
             sweeper,
+            reconciler,
             shutdown,
         })
     }
@@ -228,6 +247,11 @@ impl Application {
             && let Err(error) = sweeper.await
         {
             tracing::error!(%error, "the sweeper task failed");
+        }
+        if let Some(reconciler) = self.reconciler
+            && let Err(error) = reconciler.await
+        {
+            tracing::error!(%error, "the reconciliation task failed");
         }
         served
     }
