@@ -14,5 +14,6 @@ mod helpers;
 mod operations;
 mod orders;
 mod pay;
+mod reconcile;
 mod refunds;
 mod success;
