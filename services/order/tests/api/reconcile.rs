@@ -156,6 +156,10 @@ async fn make_a_day(app: &TestApp) -> Day {
     for number in [&fine, &lost_payment, &lost_refund, &doctored] {
         backdate(app, number).await;
     }
+    // Paid today (and its event lost): on today's bill, not yesterday's.
+    let (today, link) = app.order("u4", &[2], "199.00").await;
+    app.open_cashier(&link).await;
+    app.buyer_pays(&today).await;
     diesel::sql_query("UPDATE orders SET total_amount = 9.90 WHERE out_trade_no = $1")
         .bind::<diesel::sql_types::Text, _>(&doctored)
         .execute(&mut app.conn().await)
@@ -217,6 +221,8 @@ async fn a_day_with_lost_events_a_lost_refund_and_a_doctored_amount() {
     got.sort();
     assert_eq!(got, expected, "{:#?}", report.items);
     assert!(!found(&report).iter().any(|(_, no, _)| no == &day.fine));
+    // Exactly yesterday's trades: today's payment is not on the bill.
+    assert_eq!(report.run.bill_payments, 4);
     assert_eq!((report.run.differences, report.run.healed), (4, 2));
     // Both sides' values are kept.
     let amount = report
