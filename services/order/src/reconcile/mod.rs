@@ -377,11 +377,7 @@ pub async fn schedule(
     loop {
         let now = Utc::now();
         let today = beijing_today(now);
-        let due_today = beijing_day(today).0
-            + chrono::Duration::seconds(i64::from(chrono::Timelike::num_seconds_from_midnight(
-                &at,
-            )));
-        let next_slot = due_today + chrono::Duration::days(1);
+        let (due_today, next_slot) = slots(now, at);
         let wake_at = if now < due_today {
             due_today
         } else {
@@ -406,6 +402,14 @@ pub async fn schedule(
             () = tokio::time::sleep(sleep.max(Duration::from_secs(1))) => {}
         }
     }
+}
+
+/// Today's run time (`at`, Beijing) and the next day's, as instants.
+pub fn slots(now: DateTime<Utc>, at: NaiveTime) -> (DateTime<Utc>, DateTime<Utc>) {
+    let offset =
+        chrono::Duration::seconds(i64::from(chrono::Timelike::num_seconds_from_midnight(&at)));
+    let due_today = beijing_day(beijing_today(now)).0 + offset;
+    (due_today, due_today + chrono::Duration::days(1))
 }
 
 /// The CLI's table: a heading line, then one line per difference.
@@ -519,6 +523,18 @@ mod tests {
             let error = ReconcileSettings::from_env(&Env::from_pairs([(name, value)])).unwrap_err();
             assert_eq!(error.variable, name, "{value}");
         }
+    }
+
+    #[test]
+    fn ten_in_beijing_is_two_utc() {
+        let at = NaiveTime::from_hms_opt(10, 0, 0).unwrap();
+        let now = alipay::time::parse_beijing("2026-12-05 08:30:00").unwrap();
+        let (today, next) = slots(now, at);
+        assert_eq!(today.to_rfc3339(), "2026-12-05T02:00:00+00:00");
+        assert_eq!(next.to_rfc3339(), "2026-12-06T02:00:00+00:00");
+        // Late in the Beijing day, today's slot is still that morning's.
+        let late = alipay::time::parse_beijing("2026-12-05 23:59:00").unwrap();
+        assert_eq!(slots(late, at).0.to_rfc3339(), "2026-12-05T02:00:00+00:00");
     }
 
     #[test]

@@ -418,6 +418,40 @@ async fn today_has_no_bill_and_replicas_run_a_day_once() {
 }
 
 #[tokio::test]
+async fn the_schedule_catches_up_on_yesterday_at_start_up() {
+    let app = spawn_app().await;
+    let (lost_payment, link) = app.order("u2", &[2], "199.00").await;
+    app.open_cashier(&link).await;
+    app.buyer_pays(&lost_payment).await;
+    backdate(&app, &lost_payment).await;
+
+    // A replica whose RECONCILE_AT (00:00 Beijing) has passed today: it reconciles yesterday.
+    let mut settings = app.settings.clone();
+    settings.reconcile.at = Some(chrono::NaiveTime::MIN);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let application = order::Application::build(settings, shutdown.clone())
+        .await
+        .unwrap();
+    let server = tokio::spawn(application.run_until_stopped());
+
+    app.wait_until("the scheduled run healed the order", || async {
+        app.order_row(&lost_payment).await.status == OrderStatus::Paid
+    })
+    .await;
+    let mut conn = app.conn().await;
+    let run = order::reconcile::store::run_by_date(&mut conn, yesterday())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (run.trigger.as_str(), run.status.as_str()),
+        ("schedule", "ok")
+    );
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn the_cli_prints_a_table() {
     let app = spawn_app().await;
     let (lost_payment, link) = app.order("u2", &[2], "199.00").await;
