@@ -332,7 +332,10 @@ async fn compare_and_heal(
         problem: e.to_string(),
     })?;
     let comparison = compare::compare(&mut conn, bill, day).await?;
-    for difference in &comparison.differences {
+    for (index, difference) in comparison.differences.iter().enumerate() {
+        if index > 0 && index % 100 == 0 {
+            store::renew_lease(&mut conn, run_id, Utc::now() + LEASE).await?;
+        }
         let stored = store::upsert_difference(&mut conn, run_id, difference, Utc::now()).await?;
         state
             .metrics

@@ -91,6 +91,23 @@ pub async fn claim(
     Ok(claimed.map(|row| row.id))
 }
 
+/// Extends a running run's lease (a long healing pass must not look abandoned).
+pub async fn renew_lease(
+    conn: &mut AsyncPgConnection,
+    run_id: i64,
+    lease_until: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    diesel::update(
+        reconciliation_runs::table
+            .find(run_id)
+            .filter(reconciliation_runs::status.eq("running")),
+    )
+    .set(reconciliation_runs::lease_until.eq(lease_until))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// What the run read, for its row.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {
