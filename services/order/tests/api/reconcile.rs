@@ -118,6 +118,8 @@ struct Day {
     out_request_no: String,
     doctored: String,
     never_at_alipay: String,
+    paid_late: String,
+    refunded_here_only: String,
 }
 
 async fn make_a_day(app: &TestApp) -> Day {
@@ -153,9 +155,38 @@ async fn make_a_day(app: &TestApp) -> Day {
     app.sandbox_faults(None).await;
     // Paid everywhere, then our amount doctored.
     let doctored = paid_order(app, 1, "99.90").await;
-    for number in [&fine, &lost_payment, &lost_refund, &doctored] {
+    // Paid at Alipay while cancelled here (the event lost, the cancel raced it).
+    let (paid_late, link) = app.order("u5", &[1], "99.90").await;
+    app.open_cashier(&link).await;
+    app.buyer_pays(&paid_late).await;
+    diesel::sql_query("UPDATE orders SET status = 2 WHERE out_trade_no = $1")
+        .bind::<diesel::sql_types::Text, _>(&paid_late)
+        .execute(&mut app.conn().await)
+        .await
+        .unwrap();
+    // Paid everywhere; a refund recorded here as succeeded yesterday that Alipay never made.
+    let refunded_here_only = paid_order(app, 2, "199.00").await;
+    for number in [
+        &fine,
+        &lost_payment,
+        &lost_refund,
+        &doctored,
+        &paid_late,
+        &refunded_here_only,
+    ] {
         backdate(app, number).await;
     }
+    diesel::sql_query(
+        "INSERT INTO refunds (order_id, out_request_no, amount, status, requested_by, created_at, updated_at)
+         SELECT id, 'RGHOST1', 1.00, 1, 'admin', $2, $2 FROM orders WHERE out_trade_no = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(&refunded_here_only)
+    .bind::<diesel::sql_types::Timestamptz, _>(
+        beijing_day(yesterday()).0 + chrono::Duration::hours(13),
+    )
+    .execute(&mut app.conn().await)
+    .await
+    .unwrap();
     // Paid today (and its event lost): on today's bill, not yesterday's.
     let (today, link) = app.order("u4", &[2], "199.00").await;
     app.open_cashier(&link).await;
@@ -185,6 +216,8 @@ async fn make_a_day(app: &TestApp) -> Day {
         out_request_no,
         doctored,
         never_at_alipay,
+        paid_late,
+        refunded_here_only,
     }
 }
 
@@ -200,9 +233,15 @@ async fn a_day_with_lost_events_a_lost_refund_and_a_doctored_amount() {
     let report = reconcile(&app).await;
 
     assert_eq!(report.run.status, "ok", "{:?}", report.run.reason);
-    assert_eq!(report.run.bill_payments, 4);
+    assert_eq!(report.run.bill_payments, 6);
     assert_eq!(report.run.bill_refunds, 1);
     let mut expected = vec![
+        ("status_differs".to_owned(), day.paid_late.clone(), true),
+        (
+            "refund_missing_at_alipay".to_owned(),
+            day.refunded_here_only.clone(),
+            false,
+        ),
         ("amount_differs".to_owned(), day.doctored.clone(), false),
         (
             "missing_at_alipay".to_owned(),
@@ -222,8 +261,8 @@ async fn a_day_with_lost_events_a_lost_refund_and_a_doctored_amount() {
     assert_eq!(got, expected, "{:#?}", report.items);
     assert!(!found(&report).iter().any(|(_, no, _)| no == &day.fine));
     // Exactly yesterday's trades: today's payment is not on the bill.
-    assert_eq!(report.run.bill_payments, 4);
-    assert_eq!((report.run.differences, report.run.healed), (4, 2));
+    assert_eq!(report.run.bill_payments, 6);
+    assert_eq!((report.run.differences, report.run.healed), (6, 3));
     // Both sides' values are kept.
     let amount = report
         .items
@@ -260,6 +299,9 @@ async fn a_day_with_lost_events_a_lost_refund_and_a_doctored_amount() {
         app.order_row(&day.never_at_alipay).await.status,
         OrderStatus::Paid
     );
+    let late = app.order_row(&day.paid_late).await;
+    assert_eq!(late.status, OrderStatus::Paid);
+    assert!(late.needs_refund);
     let metrics = app.metrics().await;
     for line in [
         "order_reconciliation_runs_total{outcome=\"ok\"} 1",
@@ -291,7 +333,7 @@ async fn a_day_with_lost_events_a_lost_refund_and_a_doctored_amount() {
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&again), strip(&report));
-    assert_eq!((again.run.differences, again.run.healed), (4, 2));
+    assert_eq!((again.run.differences, again.run.healed), (6, 3));
 }
 
 fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
