@@ -102,6 +102,9 @@ impl BillPeriod {
 #[derive(Debug, Default)]
 pub(crate) struct BillStore {
     files: HashMap<String, BillFile>,
+    /// Test API (`PUT /sandbox/bill-file`): bytes every download serves instead of the bill, so
+    /// merchants' tests can see how they handle a broken, hostile or foreign file.
+    pub(crate) replacement: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -149,10 +152,14 @@ pub(crate) fn download_url(sandbox: &Sandbox, request: &Authenticated) -> Result
         BillType::Trade => trade_bill(&trades, seller_id, period, now),
         BillType::SignCustomer => account_bill(&trades, seller_id, period, now),
     };
-    let bytes = zip_files(&files).map_err(|error| {
-        tracing::error!(%error, "building a bill zip failed");
-        Refusal::business("ACQ.SYSTEM_ERROR", "系统错误")
-    })?;
+    let replacement = lock(&sandbox.bills).replacement.clone();
+    let bytes = match replacement {
+        Some(bytes) => bytes,
+        None => zip_files(&files).map_err(|error| {
+            tracing::error!(%error, "building a bill zip failed");
+            Refusal::business("ACQ.SYSTEM_ERROR", "系统错误")
+        })?,
+    };
     let token = uuid::Uuid::new_v4().simple().to_string();
     let file_name = format!("{seller_id}_{}.csv.zip", period.compact());
     let biz_type = match bill_type {

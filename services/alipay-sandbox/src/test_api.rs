@@ -18,6 +18,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/trades/{out_trade_no}", web::get().to(show_trade))
         .route("/trades/{out_trade_no}/pay", web::post().to(pay))
         .route("/trades/{out_trade_no}/close", web::post().to(close))
+        .route("/trades/{out_trade_no}/backdate", web::post().to(backdate))
+        .route("/bill-file", web::put().to(set_bill_file))
+        .route("/bill-file", web::delete().to(clear_bill_file))
         .route("/faults", web::get().to(show_faults))
         .route("/faults", web::put().to(set_faults))
         .route("/faults", web::delete().to(clear_faults));
@@ -240,4 +243,59 @@ async fn clear_faults(sandbox: web::Data<Sandbox>) -> HttpResponse {
     sandbox.notifier.release_held();
     tracing::info!("faults cleared");
     HttpResponse::Ok().json(Faults::default())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackdateBody {
+    seconds: i64,
+}
+
+/// `POST /sandbox/trades/{out_trade_no}/backdate` with `{"seconds":86400}`: moves every time of
+/// the trade (creation, payment, close, deadline, refunds) that far into the past, so a test can
+/// make yesterday's trades and read yesterday's bill (Alipay has no bill for today).
+async fn backdate(
+    path: web::Path<String>,
+    query: web::Query<AppQuery>,
+    body: web::Bytes,
+    sandbox: web::Data<Sandbox>,
+) -> Result<HttpResponse, Error> {
+    let request: BackdateBody = serde_json::from_slice(&body)
+        .map_err(|error| Error::BadRequest(format!("body must be {{\"seconds\":N}}: {error}")))?;
+    if !(0..=400 * 86_400).contains(&request.seconds) {
+        return Err(Error::BadRequest(
+            "seconds must be between 0 and 400 days".to_owned(),
+        ));
+    }
+    let id = find(&sandbox, &path, query.app_id.as_deref())?;
+    let by = chrono::Duration::seconds(request.seconds);
+    sandbox.with_book(|book, _, _| {
+        if let Some(trade) = book.get_mut(id) {
+            trade.gmt_create -= by;
+            trade.deadline -= by;
+            trade.time_expire = trade.time_expire.map(|at| at - by);
+            trade.gmt_payment = trade.gmt_payment.map(|at| at - by);
+            trade.gmt_close = trade.gmt_close.map(|at| at - by);
+            for refund in &mut trade.refunds {
+                refund.gmt_refund -= by;
+            }
+        }
+    });
+    tracing::info!(out_trade_no = %path, seconds = request.seconds, "trade backdated");
+    Ok(HttpResponse::Ok().json(view(&sandbox, id)?))
+}
+
+/// `PUT /sandbox/bill-file`: every bill download serves the request body instead of the bill
+/// (until `DELETE`).
+async fn set_bill_file(body: web::Bytes, sandbox: web::Data<Sandbox>) -> HttpResponse {
+    let length = body.len();
+    lock(&sandbox.bills).replacement = Some(body.to_vec());
+    tracing::info!(length, "bill downloads replaced");
+    HttpResponse::Ok().json(serde_json::json!({ "bytes": length }))
+}
+
+/// `DELETE /sandbox/bill-file`: bill downloads serve the real bill again.
+async fn clear_bill_file(sandbox: web::Data<Sandbox>) -> HttpResponse {
+    lock(&sandbox.bills).replacement = None;
+    HttpResponse::Ok().json(serde_json::json!({ "bytes": null }))
 }

@@ -2,9 +2,9 @@
 //! should do, and a metric for every failure.
 
 use payment_proto::v1::{
-    CloseTradeRequest, CloseTradeResponse, CreatePagePayRequest, PayLinkResponse,
-    QueryRefundRequest, QueryRefundResponse, QueryTradeRequest, QueryTradeResponse, RefundRequest,
-    RefundResponse,
+    CloseTradeRequest, CloseTradeResponse, CreatePagePayRequest, GetBillDownloadUrlRequest,
+    GetBillDownloadUrlResponse, PayLinkResponse, QueryRefundRequest, QueryRefundResponse,
+    QueryTradeRequest, QueryTradeResponse, RefundRequest, RefundResponse,
 };
 use payment_proto::{GatewayClient, alipay_error_detail};
 use tonic::{Code, Status};
@@ -162,5 +162,18 @@ impl Gateway {
             out_request_no: out_request_no.to_owned(),
         };
         call!(self, query_refund, request_id, request)
+    }
+
+    /// The download URL of the trade bill (业务明细) of one day, `yyyy-MM-dd`.
+    pub async fn bill_download_url(
+        &self,
+        request_id: &str,
+        bill_date: &str,
+    ) -> Result<GetBillDownloadUrlResponse, GatewayError> {
+        let request = GetBillDownloadUrlRequest {
+            bill_type: "trade".to_owned(),
+            bill_date: bill_date.to_owned(),
+        };
+        call!(self, get_bill_download_url, request_id, request)
     }
 }

@@ -16,6 +16,7 @@
 //! - [`dead_letters`]: the dead-letter queue's depth in the metrics, `order dead-letters`;
 //! - [`sync`]: unpaid orders asked about on a growing schedule (a lost notification);
 //! - [`expiry`]: the sweeper that runs sync, closes expired orders and settles pending refunds;
+//! - [`reconcile`]: the daily reconciliation against Alipay's trade bill (CLI, schedule, API);
 //! - [`gateway`]: the payment-gateway client, with errors sorted by what to do about them;
 //! - [`domain`]: statuses and numbers as types; [`repository`] and [`schema`]: the database;
 //!   [`db`]: the pool, the embedded migrations, the demo catalog;
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod orders;
 pub mod payments;
+pub mod reconcile;
 pub mod refunds;
 pub mod repository;
 pub mod routes;

@@ -34,6 +34,12 @@ pub struct Metrics {
     held_deliveries: IntGauge,
     dead_letters: IntGaugeVec,
     sync_queries: IntCounterVec,
+    /// Reconciliation runs by outcome (ok, failed).
+    reconciliation_runs: IntCounterVec,
+    /// Differences found by reconciliation, by kind (each run counts what it found).
+    reconciliation_differences: IntCounterVec,
+    /// Differences healed by a signed answer, by kind.
+    reconciliation_healed: IntCounterVec,
 }
 
 impl Metrics {
@@ -128,6 +134,30 @@ impl Metrics {
         registry.register(Box::new(orders_expired.clone()))?;
         registry.register(Box::new(refunds.clone()))?;
         registry.register(Box::new(consumer_connected.clone()))?;
+        let reconciliation_runs = IntCounterVec::new(
+            Opts::new(
+                "order_reconciliation_runs_total",
+                "Reconciliation runs against Alipay's bill, by outcome",
+            ),
+            &["outcome"],
+        )?;
+        let reconciliation_differences = IntCounterVec::new(
+            Opts::new(
+                "order_reconciliation_differences_total",
+                "Differences between Alipay's bill and the orders, by kind",
+            ),
+            &["kind"],
+        )?;
+        let reconciliation_healed = IntCounterVec::new(
+            Opts::new(
+                "order_reconciliation_healed_total",
+                "Reconciliation differences healed by a signed query answer, by kind",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(reconciliation_runs.clone()))?;
+        registry.register(Box::new(reconciliation_differences.clone()))?;
+        registry.register(Box::new(reconciliation_healed.clone()))?;
         Ok(Self {
             registry,
             orders_created,
@@ -143,6 +173,9 @@ impl Metrics {
             held_deliveries,
             dead_letters,
             sync_queries,
+            reconciliation_runs,
+            reconciliation_differences,
+            reconciliation_healed,
         })
     }
 
@@ -203,6 +236,20 @@ impl Metrics {
 
     pub fn set_consumer_connected(&self, connected: bool) {
         self.consumer_connected.set(i64::from(connected));
+    }
+
+    pub fn reconciliation_run(&self, outcome: &str) {
+        self.reconciliation_runs.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn reconciliation_difference(&self, kind: &str) {
+        self.reconciliation_differences
+            .with_label_values(&[kind])
+            .inc();
+    }
+
+    pub fn reconciliation_healed(&self, kind: &str) {
+        self.reconciliation_healed.with_label_values(&[kind]).inc();
     }
 
     pub fn render(&self) -> String {

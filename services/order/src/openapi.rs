@@ -17,6 +17,8 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/api/v1/orders/{out_trade_no}/refunds", "get"),
     ("/api/v1/orders/{out_trade_no}/refunds", "post"),
     ("/api/v1/refunds/{out_request_no}/retry", "post"),
+    ("/api/v1/reconciliations", "get"),
+    ("/api/v1/reconciliations/{date}", "get"),
     ("/api/v1/openapi.json", "get"),
     ("/healthz", "get"),
     ("/readyz", "get"),
@@ -38,7 +40,7 @@ fn path_param(name: &str, description: &str) -> Value {
 pub fn document() -> Value {
     let bearer = json!([{"jwt": []}]);
     let no = path_param("out_trade_no", "The order's number");
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "order service",
@@ -164,7 +166,63 @@ pub fn document() -> Value {
                 "responses": {"200": ok("ready", "Health"), "503": ok("not ready", "Health")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition"}}}}
         }
-    })
+    });
+    add_reconciliations(&mut document, &bearer);
+    document
+}
+
+/// The reconciliation routes and their schemas (apart: one `json!` of everything passes the
+/// macro's recursion limit).
+fn add_reconciliations(document: &mut Value, bearer: &Value) {
+    let paths = json!({
+            "/api/v1/reconciliations": {"get": {
+                "summary": "Reconciliation runs against Alipay's daily bill, newest day first (admin)",
+                "security": bearer,
+                "responses": {"200": ok("the runs", "Reconciliations"), "401": error("not authenticated"),
+                    "403": error("not an admin")}}},
+            "/api/v1/reconciliations/{date}": {"get": {
+                "summary": "One day's reconciliation run and its differences (admin)",
+                "security": bearer, "parameters": [path_param("date", "The Beijing day, yyyy-MM-dd")],
+                "responses": {"200": ok("the run and its differences", "Reconciliation"),
+                    "400": error("not a date"), "401": error("not authenticated"), "403": error("not an admin"),
+                    "404": error("no run for that day")}}}
+    });
+    let schemas = json!({
+                "ReconciliationRun": {"type": "object", "properties": {
+                    "bill_date": {"type": "string", "format": "date"},
+                    "status": {"enum": ["running", "ok", "failed"]},
+                    "reason": {"type": ["string", "null"], "description": "why the run failed"},
+                    "trigger": {"type": "string", "examples": ["schedule", "cli"]},
+                    "attempts": {"type": "integer"},
+                    "started_at": {"type": "string", "format": "date-time"},
+                    "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                    "bill_payments": {"type": "integer"}, "bill_refunds": {"type": "integer"},
+                    "orders_compared": {"type": "integer"}, "differences": {"type": "integer"},
+                    "healed": {"type": "integer"}}},
+                "Reconciliations": {"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/ReconciliationRun"}}}},
+                "Reconciliation": {"allOf": [{"$ref": "#/components/schemas/ReconciliationRun"}, {"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"type": "object", "properties": {
+                        "kind": {"enum": ["missing_here", "status_differs", "missing_at_alipay", "amount_differs",
+                            "refund_missing_here", "refund_missing_at_alipay", "refund_differs"]},
+                        "out_trade_no": {"type": "string"}, "out_request_no": {"type": "string"},
+                        "trade_no": {"type": ["string", "null"]},
+                        "ours_amount": {"type": ["string", "null"]}, "alipay_amount": {"type": ["string", "null"]},
+                        "ours_status": {"type": ["string", "null"]}, "alipay_status": {"type": ["string", "null"]},
+                        "healed": {"type": "boolean"}, "resolution": {"type": ["string", "null"]},
+                        "found_at": {"type": "string", "format": "date-time"},
+                        "updated_at": {"type": "string", "format": "date-time"}}}}}}]}
+    });
+    for (section, extra) in [("paths", paths), ("schemas", schemas)] {
+        let target = if section == "paths" {
+            &mut document["paths"]
+        } else {
+            &mut document["components"]["schemas"]
+        };
+        if let (Some(target), Value::Object(extra)) = (target.as_object_mut(), extra) {
+            target.extend(extra);
+        }
+    }
 }
 
 #[cfg(test)]

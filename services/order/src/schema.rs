@@ -88,6 +88,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reconciliation_runs (id) {
+        id -> Int8,
+        bill_date -> Date,
+        status -> Text,
+        reason -> Nullable<Text>,
+        trigger -> Text,
+        attempts -> Int4,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        lease_until -> Timestamptz,
+        bill_payments -> Int4,
+        bill_refunds -> Int4,
+        orders_compared -> Int4,
+        differences -> Int4,
+        healed -> Int4,
+    }
+}
+
+diesel::table! {
+    reconciliation_differences (id) {
+        id -> Int8,
+        run_id -> Int8,
+        kind -> Text,
+        out_trade_no -> Text,
+        out_request_no -> Text,
+        trade_no -> Nullable<Text>,
+        ours_amount -> Nullable<Text>,
+        alipay_amount -> Nullable<Text>,
+        ours_status -> Nullable<Text>,
+        alipay_status -> Nullable<Text>,
+        healed -> Bool,
+        resolution -> Nullable<Text>,
+        found_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(reconciliation_differences -> reconciliation_runs (run_id));
+
 diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(order_lines -> courses (course_id));
 diesel::joinable!(payment_events -> orders (order_id));

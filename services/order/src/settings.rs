@@ -81,6 +81,17 @@ ENVIRONMENT (an empty value counts as unset; durations are written 500ms, 15s, 3
   HTTP_WORKERS            HTTP worker threads                           [default: number of CPUs]
   SHUTDOWN_TIMEOUT        on SIGTERM, how long in-flight requests may take          [default: 30s]
   RUST_LOG                log filter (JSON logs on stdout)                        [default: info]
+  RECONCILE_AT            Beijing time of day of the daily reconciliation of yesterday's bill
+                          (HH:MM), or off; replicas run it once                   [default: 10:00]
+  BILL_DOWNLOAD_TIMEOUT   bound on downloading one bill                             [default: 60s]
+  BILL_DOWNLOAD_ATTEMPTS  attempts at a bill download, each with a fresh link (1-10) [default: 3]
+  BILL_MAX_ZIP_BYTES      largest bill zip accepted (e.g. 64MiB)                 [default: 64MiB]
+  BILL_MAX_CSV_BYTES      largest CSV in it once decompressed (zip bombs)       [default: 512MiB]
+  ALIPAY_SELLER_ID        our PID (2088...): a bill of any other account is refused
+                                                                           [default: not checked]
+
+COMMANDS:
+  order reconcile --date YYYY-MM-DD [--json]   reconcile one day now and print the differences
 
 ROUTES:
   POST /order/pay/                  create an order and its Alipay pay link (JWT)
@@ -88,6 +99,7 @@ ROUTES:
   GET  /api/v1/courses[/{id}]       the catalog
   GET  /api/v1/orders[/{no}]        my orders (JWT); POST /api/v1/orders/{no}/cancel, /pay-link
   POST /api/v1/orders/{no}/refunds  refund (admin JWT); GET lists; POST /api/v1/refunds/{no}/retry
+  GET  /api/v1/reconciliations[/{date}]  reconciliation runs and differences (admin JWT)
   GET  /api/v1/openapi.json         the OpenAPI document
   GET  /healthz  /readyz  /metrics
 ";
@@ -163,6 +175,8 @@ pub struct Settings {
     pub storefront: bool,
     pub http_workers: usize,
     pub shutdown_timeout: Duration,
+    /// The daily reconciliation against Alipay's bill.
+    pub reconcile: crate::reconcile::ReconcileSettings,
 }
 
 impl Settings {
@@ -332,6 +346,7 @@ impl Settings {
             storefront,
             http_workers,
             shutdown_timeout,
+            reconcile: crate::reconcile::ReconcileSettings::from_env(env)?,
         })
     }
 
@@ -553,6 +568,12 @@ mod tests {
             "HTTP_WORKERS",
             "SHUTDOWN_TIMEOUT",
             "RUST_LOG",
+            "RECONCILE_AT",
+            "BILL_DOWNLOAD_TIMEOUT",
+            "BILL_DOWNLOAD_ATTEMPTS",
+            "BILL_MAX_ZIP_BYTES",
+            "BILL_MAX_CSV_BYTES",
+            "ALIPAY_SELLER_ID",
         ] {
             assert!(HELP.contains(variable), "{variable}");
         }

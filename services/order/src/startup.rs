@@ -3,7 +3,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -51,6 +50,8 @@ pub struct Application {
     state: SharedState,
     consumer: JoinHandle<()>,
     sweeper: Option<JoinHandle<()>>,
+    /// The daily reconciliation (`RECONCILE_AT`), unless off.
+    reconciler: Option<JoinHandle<()>>,
     shutdown: CancellationToken,
 }
 
@@ -102,27 +103,12 @@ impl Application {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let to_chrono =
-            |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-        let state: SharedState = Arc::new(AppState {
+        let state: SharedState = Arc::new(AppState::new(
+            &settings,
             pool,
-            gateway: Gateway::new(clients, metrics.clone()),
-            verifier: settings.jwt.verifier()?,
+            Gateway::new(clients, metrics.clone()),
             metrics,
-            order_ttl: to_chrono(settings.order_ttl),
-            success_query_interval: to_chrono(settings.success_query_interval),
-            refund_settle_after: to_chrono(settings.refund_settle_after),
-            sync_schedule: settings
-                .sync_schedule
-                .iter()
-                .copied()
-                .map(to_chrono)
-                .collect(),
-            early_event_patience: to_chrono(settings.early_event_patience),
-            app_id: settings.app_id.clone(),
-            consumer_ready: AtomicBool::new(false),
-            database_back: tokio::sync::Notify::new(),
-        });
+        )?);
 
         // Background loops run on the caller's runtime (lapin binds its connection to the runtime
         // it is opened on, and this one lives as long as the process), started before the HTTP
@@ -140,6 +126,14 @@ impl Application {
         let sweeper = settings
             .sweep_interval
             .map(|interval| tokio::spawn(expiry::run(state.clone(), interval, shutdown.clone())));
+        let reconciler = settings.reconcile.at.map(|at| {
+            tokio::spawn(crate::reconcile::schedule(
+                state.clone(),
+                settings.reconcile.clone(),
+                at,
+                shutdown.clone(),
+            ))
+        });
 
         let storefront = if settings.storefront {
             Some(crate::storefront::Storefront::new(settings.jwt.issuer()?))
@@ -183,6 +177,14 @@ impl Application {
                             "/refunds/{out_request_no}/retry",
                             web::post().to(routes::retry_refund),
                         )
+                        .route(
+                            "/reconciliations",
+                            web::get().to(crate::reconcile::http::list),
+                        )
+                        .route(
+                            "/reconciliations/{date}",
+                            web::get().to(crate::reconcile::http::get),
+                        )
                         .route("/openapi.json", web::get().to(routes::openapi)),
                 )
                 .route("/healthz", web::get().to(routes::healthz))
@@ -210,6 +212,7 @@ impl Application {
             state,
             consumer,
             sweeper,
+            reconciler,
             shutdown,
         })
     }
@@ -237,6 +240,11 @@ impl Application {
             && let Err(error) = sweeper.await
         {
             tracing::error!(%error, "the sweeper task failed");
+        }
+        if let Some(reconciler) = self.reconciler
+            && let Err(error) = reconciler.await
+        {
+            tracing::error!(%error, "the reconciliation task failed");
         }
         served
     }

@@ -43,6 +43,37 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// The state of one application (the server, or a one-off command such as `order
+    /// reconcile`): the settings' durations as `chrono` ones, nothing started yet.
+    pub fn new(
+        settings: &crate::settings::Settings,
+        pool: PgPool,
+        gateway: Gateway,
+        metrics: Metrics,
+    ) -> Result<Self, common::config::ConfigError> {
+        let to_chrono =
+            |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        Ok(Self {
+            pool,
+            gateway,
+            verifier: settings.jwt.verifier()?,
+            metrics,
+            order_ttl: to_chrono(settings.order_ttl),
+            success_query_interval: to_chrono(settings.success_query_interval),
+            refund_settle_after: to_chrono(settings.refund_settle_after),
+            sync_schedule: settings
+                .sync_schedule
+                .iter()
+                .copied()
+                .map(to_chrono)
+                .collect(),
+            early_event_patience: to_chrono(settings.early_event_patience),
+            app_id: settings.app_id.clone(),
+            consumer_ready: AtomicBool::new(false),
+            database_back: tokio::sync::Notify::new(),
+        })
+    }
+
     pub fn consumer_is_ready(&self) -> bool {
         self.consumer_ready.load(Ordering::Relaxed)
     }

@@ -477,3 +477,111 @@ async fn responses_are_served_on_get_too() {
         Some("ACQ.TRADE_NOT_EXIST")
     );
 }
+
+#[tokio::test]
+async fn a_backdated_trade_is_on_its_new_days_bill_and_a_replaced_bill_file_is_served() {
+    let clock = FixedClock::at_beijing("2024-05-16 10:00:00").unwrap();
+    let app = spawn_with(Options {
+        clock: Some(clock.clone()),
+        ..Options::default()
+    })
+    .await;
+    let client = app.client();
+    app.paid_trade("D_1", "10.00", None).await;
+    app.paid_trade("D_2", "20.00", None).await;
+    client
+        .refund(&refund("D_1", "1.00", "RF_D1"))
+        .await
+        .unwrap();
+    let base = app.sandbox.base_url().to_owned();
+
+    let backdated: serde_json::Value = app
+        .http
+        .post(format!("{base}/sandbox/trades/D_1/backdate"))
+        .json(&serde_json::json!({"seconds": 86_400}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bad = app
+        .http
+        .post(format!("{base}/sandbox/trades/D_1/backdate"))
+        .json(&serde_json::json!({"seconds": -1}))
+        .send()
+        .await
+        .unwrap();
+
+    assert!(
+        backdated["gmt_payment"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-05-15 10:00"),
+        "{backdated}"
+    );
+    assert!(
+        backdated["refunds"][0]["gmt_refund"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-05-15"),
+        "{backdated}"
+    );
+    assert_eq!(bad.status(), 400);
+    let download = |date: &'static str| {
+        let client = app.client();
+        let http = app.http.clone();
+        async move {
+            let url = client
+                .bill_download_url(&BillDownloadUrlQuery {
+                    bill_type: "trade".to_owned(),
+                    bill_date: date.to_owned(),
+                })
+                .await
+                .unwrap()
+                .bill_download_url;
+            http.get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec()
+        }
+    };
+    let zip_bytes = download("2024-05-15").await;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let name = archive
+        .file_names()
+        .find(|n| n.ends_with("_业务明细.csv"))
+        .unwrap()
+        .to_owned();
+    let mut gbk = Vec::new();
+    archive
+        .by_name(&name)
+        .unwrap()
+        .read_to_end(&mut gbk)
+        .unwrap();
+    let (text, _, _) = encoding_rs::GBK.decode(&gbk);
+    // Exactly that day's: D_1's payment and refund, not D_2 (paid on the 16th).
+    assert!(text.contains("D_1\t,交易\t"), "{text}");
+    assert!(text.contains("D_1\t,退款\t"), "{text}");
+    assert!(!text.contains("D_2"), "{text}");
+
+    let replaced = app
+        .http
+        .put(format!("{base}/sandbox/bill-file"))
+        .body("not a zip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    assert_eq!(download("2024-05-15").await, b"not a zip");
+    app.http
+        .delete(format!("{base}/sandbox/bill-file"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&download("2024-05-15").await[..2], b"PK");
+}

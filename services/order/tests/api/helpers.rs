@@ -242,6 +242,8 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         ("REFUND_SETTLE_AFTER", "0s".to_owned()),
         ("HTTP_WORKERS", "2".to_owned()),
         ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
+        // Tests reconcile by hand (`reconcile::run_day`).
+        ("RECONCILE_AT", "off".to_owned()),
         (
             "STOREFRONT",
             if config.storefront { "on" } else { "off" }.to_owned(),

@@ -15,5 +15,6 @@ mod helpers;
 mod operations;
 mod orders;
 mod pay;
+mod reconcile;
 mod refunds;
 mod success;
