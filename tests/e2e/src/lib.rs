@@ -292,6 +292,9 @@ impl System {
             ("SEED_DEMO_DATA", "on".to_owned()),
             ("HTTP_WORKERS", "2".to_owned()),
             ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
+            // A scheduled reconciliation would call the sandbox's server APIs in the middle of
+            // tests that count them (faults such as `api.fail_5xx`).
+            ("RECONCILE_AT", "off".to_owned()),
         ];
         order_env.extend(config.order_env.iter().cloned());
         let order_settings = order::Settings::from_env(&Env::from_pairs(order_env)).unwrap();
