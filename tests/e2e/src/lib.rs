@@ -351,6 +351,51 @@ impl System {
             .unwrap()
     }
 
+    /// Moves the whole day into yesterday on both sides (the sandbox's trades with their
+    /// payments and refunds, and our payment and refund times), then reconciles yesterday's bill
+    /// as the scheduler would. Alipay has no bill for today, hence the move.
+    pub async fn reconcile_as_yesterday(
+        &self,
+        out_trade_nos: &[String],
+    ) -> order::reconcile::Report {
+        for out_trade_no in out_trade_nos {
+            let response = self
+                .http
+                .post(format!(
+                    "{}/sandbox/trades/{out_trade_no}/backdate",
+                    self.sandbox.base_url()
+                ))
+                .json(&json!({"seconds": 86_400}))
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "backdating {out_trade_no}");
+        }
+        let mut connection = AsyncPgConnection::establish(&self.database_url)
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE orders SET pay_time = pay_time - interval '1 day' WHERE pay_time IS NOT NULL",
+            "UPDATE refunds SET created_at = created_at - interval '1 day', \
+             updated_at = updated_at - interval '1 day'",
+        ] {
+            diesel::sql_query(sql)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
+        let yesterday = order::reconcile::beijing_today(chrono::Utc::now())
+            .pred_opt()
+            .unwrap();
+        let settings = order::reconcile::ReconcileSettings {
+            seller_id: Some(SELLER_ID.to_owned()),
+            ..self.order_settings.reconcile.clone()
+        };
+        order::reconcile::run_day(&self.order().state, &settings, yesterday, "test", true)
+            .await
+            .unwrap()
+    }
+
     /// A token with the admin role (refunds).
     pub fn admin_token(&self) -> String {
         JwtIssuer::hs256(JWT_SECRET.as_bytes())

@@ -263,5 +263,12 @@ async fn chaos_every_order_converges_to_alipays_record() {
         "an event is still waiting"
     );
     assert_eq!(system.dead_letters().await, 0);
+    // And the day's bill agrees with us to the fen.
+    let numbers: Vec<String> = orders.iter().map(|(_, n)| n.clone()).collect();
+    let report = system.reconcile_as_yesterday(&numbers).await;
+    assert_eq!(report.run.status, "ok", "{:?}", report.run.reason);
+    assert_eq!(report.run.bill_payments, 16);
+    assert_eq!(report.run.bill_refunds, 2);
+    assert_eq!(report.run.differences, 0, "{:?}", report.items);
     system.shut_down().await;
 }
