@@ -46,7 +46,7 @@ pub enum AesError {
 }
 
 /// The app's AES key. Never printed.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AesKey {
     bytes: Vec<u8>,
 }

@@ -11,10 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use alipay::AesKey;
+use alipay::cert::{CertError, CertificateFile};
 use alipay::keys::{PrivateKey, PublicKey};
 use alipay::time::{Clock, SystemClock};
 use common::config::{ConfigError, Env, ExposeSecret};
 use serde::Deserialize;
+
+use crate::pki::PkiSettings;
 
 /// What `alipay-sandbox --help` prints after clap's usage: every variable it reads.
 pub const HELP: &str = "\
@@ -51,6 +55,13 @@ pub struct AppRegistration {
     pub app_public_key: PublicKey,
     /// The merchant's PID (`2088…`), echoed as `seller_id` in returns and notifications.
     pub seller_id: String,
+    /// Certificate mode: the SN of the app certificate its requests must name
+    /// (`app_cert_sn`); its key is `app_public_key`. Responses, returns and notifications to
+    /// such an app are signed with the current Alipay certificate and carry `alipay_cert_sn`.
+    pub app_cert_sn: Option<String>,
+    /// Content encryption: the app's AES key (requests with `encrypt_type=AES` are opened with
+    /// it, and their answers encrypted).
+    pub encrypt_key: Option<AesKey>,
 }
 
 impl AppRegistration {
@@ -63,18 +74,31 @@ impl AppRegistration {
             app_id: app_id.into(),
             app_public_key,
             seller_id: seller_id.into(),
+            app_cert_sn: None,
+            encrypt_key: None,
         }
+    }
+
+    /// An app in certificate mode, registered with its app certificate (PEM): its requests must
+    /// carry the certificate's SN and verify with the key inside it.
+    pub fn with_certificate(mut self, app_cert_pem: &str) -> Result<Self, CertError> {
+        let file = CertificateFile::from_pem(app_cert_pem)?;
+        self.app_public_key = file.leaf().public_key()?;
+        self.app_cert_sn = Some(file.sn().to_owned());
+        Ok(self)
+    }
+
+    /// An app with content encryption on.
+    pub fn with_encrypt_key(mut self, key: AesKey) -> Self {
+        self.encrypt_key = Some(key);
+        self
     }
 
     /// An app whose seller id is derived from its app id (stable across restarts).
     pub fn with_derived_seller(app_id: impl Into<String>, app_public_key: PublicKey) -> Self {
         let app_id = app_id.into();
         let seller_id = derived_seller_id(&app_id);
-        AppRegistration {
-            app_id,
-            app_public_key,
-            seller_id,
-        }
+        AppRegistration::new(app_id, app_public_key, seller_id)
     }
 }
 
@@ -84,6 +108,8 @@ impl fmt::Debug for AppRegistration {
             .field("app_id", &self.app_id)
             .field("seller_id", &self.seller_id)
             .field("app_public_key", &self.app_public_key.fingerprint())
+            .field("app_cert_sn", &self.app_cert_sn)
+            .field("encrypt_key", &self.encrypt_key)
             .finish()
     }
 }
@@ -116,6 +142,9 @@ pub struct Settings {
     pub timestamp_tolerance: Duration,
     /// Where "now" comes from: timestamps, expiry, bills. Tests inject a `FixedClock`.
     pub clock: Arc<dyn Clock>,
+    /// Certificate mode: the root bundle and the Alipay certificates (with keys) the sandbox
+    /// signs with, in rotation order. `None`: no app may be in certificate mode.
+    pub pki: Option<PkiSettings>,
 }
 
 impl fmt::Debug for Settings {
@@ -130,6 +159,7 @@ impl fmt::Debug for Settings {
             .field("notify_timeout", &self.notify_timeout)
             .field("timestamp_tolerance", &self.timestamp_tolerance)
             .field("clock", &self.clock)
+            .field("pki", &self.pki.as_ref().map(|p| p.certificates.len()))
             .finish()
     }
 }
@@ -158,7 +188,15 @@ impl Settings {
             notify_timeout: DEFAULT_NOTIFY_TIMEOUT,
             timestamp_tolerance: DEFAULT_TIMESTAMP_TOLERANCE,
             clock: Arc::new(SystemClock),
+            pki: None,
         }
+    }
+
+    /// Certificate mode: the given test PKI (root bundle, Alipay certificates in rotation
+    /// order, each with its key).
+    pub fn with_pki(mut self, pki: PkiSettings) -> Self {
+        self.pki = Some(pki);
+        self
     }
 
     /// [`Settings::new`] with a freshly generated Alipay key.
@@ -239,6 +277,7 @@ impl Settings {
             notify_timeout,
             timestamp_tolerance,
             clock: Arc::new(SystemClock),
+            pki: None,
         })
     }
 
@@ -255,6 +294,15 @@ impl Settings {
                 return Err(ConfigError::new(
                     "SANDBOX_APPS_FILE",
                     format!("app id {} is registered twice", app.app_id),
+                ));
+            }
+            if app.app_cert_sn.is_some() && self.pki.is_none() {
+                return Err(ConfigError::new(
+                    "SANDBOX_APPS_FILE",
+                    format!(
+                        "app {} is in certificate mode but the sandbox was given no PKI",
+                        app.app_id
+                    ),
                 ));
             }
         }

@@ -50,6 +50,8 @@ pub enum StartupError {
     HttpClient(String),
     #[error("cannot register metrics: {0}")]
     Metrics(String),
+    #[error("the sandbox's PKI is unusable: {0}")]
+    Pki(#[from] alipay::CertError),
 }
 
 /// A built, not yet running sandbox.
@@ -91,6 +93,8 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| local_url(address));
+        // Imported here to keep the PKI next to the signer it complements.
+        use crate::pki::Pki;
         let signer = AlipaySigner::new(settings.alipay_private_key.clone());
         let alipay_public_key = signer.public_key();
         let http = reqwest::Client::builder()
@@ -107,6 +111,7 @@ impl Application {
                 .map(|app| (app.app_id.clone(), app.clone()))
                 .collect::<HashMap<_, _>>(),
             signer,
+            pki: settings.pki.clone().map(Pki::new).transpose()?,
             clock: Arc::clone(&settings.clock),
             time_scale: settings.time_scale,
             notify_timeout: settings.notify_timeout,
