@@ -205,6 +205,43 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_notification_is_opened_after_its_signature_verified() {
+        let aes = AesKey::from_base64("LLMLeQdrBQgRinXO9E0M+Q==").unwrap();
+        let sealed = aes
+            .encrypt(
+                r#"{"trade_no":"2024010122001400000000000009","out_trade_no":"O-AES","trade_status":"TRADE_SUCCESS","total_amount":"66.60"}"#,
+            )
+            .unwrap();
+        let fields = [
+            ("notify_id", "n-aes"),
+            ("notify_time", "2024-01-01 12:00:06"),
+            ("app_id", APP_ID),
+            ("encrypt_type", "AES"),
+            ("biz_content", sealed.as_str()),
+        ];
+        let body = signed(&fields);
+
+        // Without the key it cannot be used; with it, the event carries the plaintext fields.
+        assert!(matches!(
+            decide(&verifier(None), &body),
+            Err(NotifyError::Verify(
+                notify::VerifyError::EncryptedWithoutKey
+            ))
+        ));
+        let with_key = verifier(None).with_encryption(Some(aes));
+        match decide(&with_key, &body).unwrap() {
+            Decision::Publish(event) => {
+                assert_eq!(event.out_trade_no, "O-AES");
+                assert_eq!(event.total_amount.to_string(), "66.60");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A changed ciphertext fails the signature before anything is decrypted.
+        let tampered = body.replacen("biz_content=", "biz_content=A", 1);
+        assert!(decide(&with_key, &tampered).is_err());
+    }
+
+    #[test]
     fn waiting_is_acknowledged_without_an_event() {
         let body = signed(&fields(&[("trade_status", "WAIT_BUYER_PAY")]));
         assert_eq!(
