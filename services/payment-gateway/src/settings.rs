@@ -631,6 +631,82 @@ mod tests {
         Env::from_pairs(pairs)
     }
 
+    const PKI_APP_PRIVATE: &str =
+        include_str!("../../../crates/alipay/tests/vectors/keys/pki_app_private.pem");
+    const APP_CERT: &str = include_str!(
+        "../../../crates/alipay/tests/vectors/certs/appCertPublicKey_2021004100000001.crt"
+    );
+    const ALIPAY_CERT: &str =
+        include_str!("../../../crates/alipay/tests/vectors/certs/alipayCertPublicKey_RSA2.crt");
+    const ROOT_CERT: &str =
+        include_str!("../../../crates/alipay/tests/vectors/certs/alipayRootCert.crt");
+    const AES_KEY: &str = include_str!("../../../crates/alipay/tests/vectors/keys/aes_128_key.b64");
+
+    /// Certificate mode with the vectors' TEST-ONLY PKI, `extra` replacing or adding variables
+    /// (an empty value unsets one).
+    fn cert_env(extra: &[(&str, &str)]) -> Env {
+        let mut pairs = vec![
+            ("ALIPAY_APP_ID", "2021004100000001"),
+            ("ALIPAY_APP_PRIVATE_KEY", PKI_APP_PRIVATE),
+            ("ALIPAY_APP_CERT", APP_CERT),
+            ("ALIPAY_PUBLIC_CERT", ALIPAY_CERT),
+            ("ALIPAY_ROOT_CERT", ROOT_CERT),
+        ];
+        for (name, value) in extra {
+            pairs.retain(|(n, _)| n != name);
+            pairs.push((name, value));
+        }
+        Env::from_pairs(pairs)
+    }
+
+    fn cert_error(extra: &[(&str, &str)]) -> String {
+        Settings::from_env(&cert_env(extra))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn certificate_mode_loads_and_names_every_mistake() {
+        let settings = Settings::from_env(&cert_env(&[("ALIPAY_ENCRYPT_KEY", AES_KEY)])).unwrap();
+        let sns = settings.cert_sns.clone().unwrap();
+        assert_eq!(sns.app_cert_sn, "7db319eb17de042c3cc035e87122e887");
+        assert!(settings.alipay.certificates().is_some());
+        assert_eq!(settings.encrypt_key.as_ref().map(AesKey::bits), Some(128));
+        let summary = settings.summary();
+        assert!(
+            summary.contains("AES-128") && !summary.contains("LLML"),
+            "{summary}"
+        );
+
+        let swapped = cert_error(&[("ALIPAY_PUBLIC_CERT", APP_CERT)]);
+        assert!(swapped.contains("ALIPAY_PUBLIC_CERT"), "{swapped}");
+        assert!(swapped.contains("this is the app certificate"), "{swapped}");
+        let reversed = cert_error(&[("ALIPAY_APP_CERT", ALIPAY_CERT)]);
+        assert!(reversed.contains("ALIPAY_APP_CERT"), "{reversed}");
+        assert!(
+            reversed.contains("this is Alipay's public certificate"),
+            "{reversed}"
+        );
+        let other_key = cert_error(&[("ALIPAY_APP_PRIVATE_KEY", APP_PRIVATE)]);
+        assert!(
+            other_key.contains("does not match the app certificate"),
+            "{other_key}"
+        );
+        let both = cert_error(&[("ALIPAY_PUBLIC_KEY", ALIPAY_PUBLIC)]);
+        assert!(both.contains("ALIPAY_PUBLIC_KEY"), "{both}");
+        let no_root = cert_error(&[("ALIPAY_ROOT_CERT", "")]);
+        assert!(no_root.contains("ALIPAY_ROOT_CERT"), "{no_root}");
+        let rsa1 = cert_error(&[("ALIPAY_SIGN_TYPE", "RSA")]);
+        assert!(rsa1.contains("ALIPAY_SIGN_TYPE"), "{rsa1}");
+        let bad_aes = cert_error(&[("ALIPAY_ENCRYPT_KEY", "AAAA")]);
+        assert!(bad_aes.contains("ALIPAY_ENCRYPT_KEY") && bad_aes.contains("16 bytes"));
+        // Certificate variables without ALIPAY_APP_CERT are a half-done switch.
+        let half = Settings::from_env(&env(&[("ALIPAY_ROOT_CERT", ROOT_CERT)]))
+            .unwrap_err()
+            .to_string();
+        assert!(half.contains("ALIPAY_ROOT_CERT"), "{half}");
+    }
+
     #[test]
     fn defaults_apply() {
         let settings = Settings::from_env(&env(&[])).unwrap();
@@ -880,6 +956,14 @@ mod tests {
             "SHUTDOWN_TIMEOUT",
             "SIGNING_THREADS",
             "RUST_LOG",
+            "ALIPAY_APP_CERT",
+            "ALIPAY_APP_CERT_FILE",
+            "ALIPAY_PUBLIC_CERT",
+            "ALIPAY_PUBLIC_CERT_FILE",
+            "ALIPAY_ROOT_CERT",
+            "ALIPAY_ROOT_CERT_FILE",
+            "ALIPAY_ENCRYPT_KEY",
+            "ALIPAY_ENCRYPT_KEY_FILE",
         ] {
             assert!(ENVIRONMENT_HELP.contains(variable), "{variable}");
         }
