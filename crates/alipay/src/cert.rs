@@ -656,31 +656,39 @@ impl AlipayCertificates {
         map.insert(certificate.sn.clone(), certificate);
     }
 
-    /// The key of the trusted certificate with this SN.
+    /// The key of the trusted certificate with this SN, while that certificate is valid: one
+    /// that expired since it was trusted is no longer used (the caller sees an unknown SN and
+    /// fetches it again, and the fetch's checks refuse it).
     pub fn key(&self, sn: &str) -> Option<PublicKey> {
         let map = match self.trusted.read() {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.get(sn).map(|c| c.key.clone())
+        map.get(sn)
+            .filter(|c| c.file.leaf().is_valid_at(Utc::now()))
+            .map(|c| c.key.clone())
     }
 
-    /// The trusted certificate with this SN.
+    /// The trusted certificate with this SN, while it is valid.
     pub fn certificate(&self, sn: &str) -> Option<TrustedCertificate> {
         let map = match self.trusted.read() {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.get(sn).cloned()
+        map.get(sn)
+            .filter(|c| c.file.leaf().is_valid_at(Utc::now()))
+            .cloned()
     }
 
-    /// Every trusted key (for a message that names no certificate).
+    /// Every trusted key of a certificate valid now (for a message that names none).
     pub fn keys(&self) -> Vec<(String, PublicKey)> {
         let map = match self.trusted.read() {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
         };
+        let now = Utc::now();
         map.values()
+            .filter(|c| c.file.leaf().is_valid_at(now))
             .map(|c| (c.sn.clone(), c.key.clone()))
             .collect()
     }

@@ -428,8 +428,64 @@ mod tests {
             "HTTP_WORKERS",
             "SHUTDOWN_TIMEOUT",
             "RUST_LOG",
+            "ALIPAY_PUBLIC_CERT",
+            "ALIPAY_PUBLIC_CERT_FILE",
+            "ALIPAY_ROOT_CERT",
+            "ALIPAY_ROOT_CERT_FILE",
+            "PAYMENT_GATEWAY_URL",
+            "PAYMENT_GATEWAY_TIMEOUT",
+            "ALIPAY_ENCRYPT_KEY",
+            "ALIPAY_ENCRYPT_KEY_FILE",
         ] {
             assert!(HELP.contains(variable), "{variable}");
         }
+    }
+
+    const APP_CERT: &str = include_str!(
+        "../../../crates/alipay/tests/vectors/certs/appCertPublicKey_2021004100000001.crt"
+    );
+    const ALIPAY_CERT: &str =
+        include_str!("../../../crates/alipay/tests/vectors/certs/alipayCertPublicKey_RSA2.crt");
+    const EXPIRED_CERT: &str = include_str!(
+        "../../../crates/alipay/tests/vectors/certs/negative/alipayCertPublicKey_expired.crt"
+    );
+    const ROOT_CERT: &str =
+        include_str!("../../../crates/alipay/tests/vectors/certs/alipayRootCert.crt");
+
+    fn cert_env(extra: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut pairs = vec![
+            ("ALIPAY_APP_ID", "2021004100000001"),
+            ("ALIPAY_PUBLIC_CERT", ALIPAY_CERT),
+            ("ALIPAY_ROOT_CERT", ROOT_CERT),
+        ];
+        for (name, value) in extra {
+            pairs.retain(|(n, _)| n != name);
+            pairs.push((name, value));
+        }
+        Settings::from_env(&Env::from_pairs(pairs)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn certificate_mode_loads_and_names_every_mistake() {
+        let settings = cert_env(&[]).unwrap();
+        assert!(settings.alipay.certificates().is_some());
+        assert_eq!(settings.gateway_url, DEFAULT_GATEWAY_URL);
+
+        let app_cert = cert_env(&[("ALIPAY_PUBLIC_CERT", APP_CERT)]).unwrap_err();
+        assert!(
+            app_cert.contains("ALIPAY_PUBLIC_CERT")
+                && app_cert.contains("this is the app certificate"),
+            "{app_cert}"
+        );
+        let expired = cert_env(&[("ALIPAY_PUBLIC_CERT", EXPIRED_CERT)]).unwrap_err();
+        assert!(expired.contains("expired"), "{expired}");
+        let no_root = cert_env(&[("ALIPAY_ROOT_CERT", "")]).unwrap_err();
+        assert!(no_root.contains("ALIPAY_ROOT_CERT"), "{no_root}");
+        let both = cert_env(&[("ALIPAY_PUBLIC_KEY", KEY)]).unwrap_err();
+        assert!(both.contains("ALIPAY_PUBLIC_KEY"), "{both}");
+        let gateway = cert_env(&[("PAYMENT_GATEWAY_URL", "payment-gateway:50051")]).unwrap_err();
+        assert!(gateway.contains("PAYMENT_GATEWAY_URL"), "{gateway}");
+        let aes = cert_env(&[("ALIPAY_ENCRYPT_KEY", "not a key!")]).unwrap_err();
+        assert!(aes.contains("ALIPAY_ENCRYPT_KEY"), "{aes}");
     }
 }
