@@ -317,7 +317,8 @@ fn the_descriptor_set_describes_the_service_for_reflection() {
             "CloseTrade",
             "Refund",
             "QueryRefund",
-            "GetBillDownloadUrl"
+            "GetBillDownloadUrl",
+            "GetAlipayCertificate"
         ]
     );
     tonic_reflection::server::Builder::configure()
