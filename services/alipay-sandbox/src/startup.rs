@@ -25,6 +25,7 @@ use crate::gateway;
 use crate::gateway::pages;
 use crate::metrics::Metrics;
 use crate::notify::{Command, Dispatcher, NotifierHandle};
+use crate::pki::Pki;
 use crate::settings::Settings;
 use crate::signing::AlipaySigner;
 use crate::state::Sandbox;
@@ -93,8 +94,6 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| local_url(address));
-        // Imported here to keep the PKI next to the signer it complements.
-        use crate::pki::Pki;
         let signer = AlipaySigner::new(settings.alipay_private_key.clone());
         let alipay_public_key = signer.public_key();
         let http = reqwest::Client::builder()
