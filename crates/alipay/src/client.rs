@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use crate::keys::PublicKey;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::cert::TrustedCertificate;
 use crate::request::{
     ApiRequest, BillDownloadUrlQuery, Gateway, RefundQuery, RequestError, RequestSigner,
     TradeClose, TradeQuery, TradeRefund,
@@ -15,12 +18,15 @@ use crate::response::{
     self, AlipayError, BillDownloadUrl, RefundQueryResult, ResponseError, ResponseOutcome, SubCode,
     TradeCloseResult, TradeQueryResult, TradeRefundResult, VerifiedResponse,
 };
+use crate::verifier::AlipayVerifier;
 
 /// Everything needed to talk to one Alipay app.
 #[derive(Debug, Clone)]
 pub struct AlipayConfig {
+    /// Signs requests (and, in certificate mode, adds the SNs; with AES, encrypts).
     pub signer: RequestSigner,
-    pub alipay_public_key: PublicKey,
+    /// Checks Alipay's signatures: its public key, or its trusted certificates.
+    pub verifier: AlipayVerifier,
     pub gateway: Gateway,
     /// Whole-request timeout.
     pub timeout: Duration,
@@ -69,6 +75,9 @@ impl ClientError {
 pub struct AlipayClient {
     config: AlipayConfig,
     http: reqwest::Client,
+    /// One certificate download at a time: a burst of responses naming a new `alipay_cert_sn`
+    /// makes one download, and the rest find the certificate trusted when they get the lock.
+    rotation: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What `alipay.trade.query` found.
@@ -88,7 +97,11 @@ impl AlipayClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ClientError::Unavailable(format!("http client: {e}")))?;
-        Ok(AlipayClient { config, http })
+        Ok(AlipayClient {
+            config,
+            http,
+            rotation: std::sync::Arc::default(),
+        })
     }
 
     pub fn config(&self) -> &AlipayConfig {
@@ -129,6 +142,28 @@ impl AlipayClient {
     }
 
     async fn post(&self, method: &str, body: String) -> Result<VerifiedResponse, ClientError> {
+        let raw = self.send(method, body).await?;
+        let sign_type = self.config.signer.sign_type();
+        let aes = self.config.signer.aes_key();
+        match response::verify_response_in(&raw, method, &self.config.verifier, sign_type, aes) {
+            Err(ResponseError::UnknownCertSn { sn }) => {
+                // Alipay rotated its certificate: fetch the new one, check it, then verify
+                // with it (and only it).
+                self.alipay_certificate(&sn).await?;
+                Ok(response::verify_response_in(
+                    &raw,
+                    method,
+                    &self.config.verifier,
+                    sign_type,
+                    aes,
+                )?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Posts a signed body and returns the raw answer.
+    async fn send(&self, method: &str, body: String) -> Result<String, ClientError> {
         let started = std::time::Instant::now();
         let response = self
             .http
@@ -156,12 +191,81 @@ impl AlipayClient {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "alipay call answered"
         );
-        Ok(response::verify_response(
-            &raw,
-            method,
-            &self.config.alipay_public_key,
-            self.config.signer.sign_type(),
-        )?)
+        Ok(raw)
+    }
+
+    /// The trusted Alipay certificate with this SN: from the cache, or downloaded with
+    /// `alipay.open.app.alipaycert.download` and trusted only after it chains to the configured
+    /// root bundle, is valid now and names Alipay. A certificate that fails any check is never
+    /// stored or used: the error is [`ResponseError::UntrustedCertificate`] (never trusted).
+    ///
+    /// The download's own response is not signature-checked (it may be signed by the very
+    /// certificate being fetched); the certificate is trusted through its chain to the root
+    /// bundle alone, which is what makes it safe to take from any channel.
+    pub async fn alipay_certificate(&self, sn: &str) -> Result<TrustedCertificate, ClientError> {
+        let Some(store) = self.config.verifier.certificates() else {
+            return Err(ClientError::Untrusted(ResponseError::UnknownCertSn {
+                sn: sn.to_owned(),
+            }));
+        };
+        if let Some(known) = store.certificate(sn) {
+            return Ok(known);
+        }
+        let _one_at_a_time = self.rotation.lock().await;
+        if let Some(known) = store.certificate(sn) {
+            return Ok(known);
+        }
+        const METHOD: &str = "alipay.open.app.alipaycert.download";
+        let biz = serde_json::json!({ "alipay_cert_sn": sn }).to_string();
+        let signed = self.config.signer.sign_method(METHOD, biz, Vec::new())?;
+        let raw = self.send(METHOD, signed.encoded()).await?;
+        let untrusted = |reason: String| {
+            tracing::warn!(alipay_cert_sn = sn, %reason, "refused a downloaded alipay certificate");
+            ClientError::Untrusted(ResponseError::UntrustedCertificate {
+                sn: sn.to_owned(),
+                reason,
+            })
+        };
+        let node = response::extract_node(&raw, METHOD)?;
+        let content: serde_json::Value = if node.content.starts_with('"') {
+            let aes = self
+                .config
+                .signer
+                .aes_key()
+                .ok_or(ResponseError::EncryptedWithoutKey)?;
+            let ciphertext: String = serde_json::from_str(node.content)
+                .map_err(|e| ResponseError::Parse(e.to_string()))?;
+            let plain = aes.decrypt(&ciphertext).map_err(ResponseError::Decrypt)?;
+            serde_json::from_str(&plain).map_err(|e| ResponseError::Parse(e.to_string()))?
+        } else {
+            serde_json::from_str(node.content).map_err(|e| ResponseError::Parse(e.to_string()))?
+        };
+        if content["code"] != "10000" {
+            return Err(untrusted(format!(
+                "the download was refused: code {}, sub_code {}",
+                content["code"], content["sub_code"]
+            )));
+        }
+        let encoded = content["alipay_cert_content"]
+            .as_str()
+            .ok_or_else(|| untrusted("the download carries no alipay_cert_content".into()))?;
+        let pem = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| untrusted("alipay_cert_content is not base64 of a PEM text".into()))?;
+        let now = self.config.signer.clock().now();
+        let trusted = store
+            .trust(&pem, now)
+            .map_err(|error| untrusted(error.to_string()))?;
+        if trusted.sn != sn {
+            return Err(untrusted(format!(
+                "the downloaded certificate has SN {}, not the one asked for",
+                trusted.sn
+            )));
+        }
+        tracing::info!(alipay_cert_sn = sn, "trusted a rotated alipay certificate");
+        Ok(trusted)
     }
 
     /// `alipay.trade.query`.

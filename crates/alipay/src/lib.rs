@@ -1,4 +1,4 @@
-//! An Alipay open-platform library (`gateway.do`, public-key mode), usable on its own as an SDK.
+//! An Alipay open-platform library (`gateway.do`, public-key and certificate modes), usable on its own as an SDK.
 //!
 //! Modules, from the bottom up:
 //! - [`money`]: yuan with exactly two decimals ([`Money`], and [`Amount`] in Alipay's range);
@@ -10,13 +10,19 @@
 //! - [`request`]: common parameters, typed builders for page/wap pay and the server APIs;
 //! - [`notify`]: verifying notifications and returns in named steps, then typing them;
 //! - [`response`]: extracting the signed node of a gateway response exactly, verifying, typing;
-//! - [`client`]: the async HTTP client for the server APIs.
+//! - [`cert`]: certificate mode: certificate files, SNs, the root bundle, chain checks, and the
+//!   store of trusted Alipay certificates; [`verifier`] picks the key a message is checked with;
+//! - [`aes`]: AES content encryption (`encrypt_type=AES`);
+//! - [`client`]: the async HTTP client for the server APIs, which also fetches and checks a
+//!   rotated Alipay certificate.
 //!
 //! Everything but [`client`] is pure: no I/O, deterministic given the key and the clock.
 
 mod crypto;
 mod der;
 
+pub mod aes;
+pub mod cert;
 pub mod client;
 pub mod form;
 pub mod keys;
@@ -26,7 +32,10 @@ pub mod request;
 pub mod response;
 pub mod sign;
 pub mod time;
+pub mod verifier;
 
+pub use aes::{AesError, AesKey};
+pub use cert::{AlipayCertificates, CertError, CertSns, CertificateFile, ChainError, RootBundle};
 pub use client::{AlipayClient, AlipayConfig, ClientError, TradeLookup};
 pub use keys::{KeyError, PrivateKey, PublicKey};
 pub use money::{Amount, Money, MoneyError};
@@ -36,3 +45,4 @@ pub use request::{
 };
 pub use response::{AlipayError, SubCode};
 pub use sign::SignType;
+pub use verifier::AlipayVerifier;

@@ -13,11 +13,13 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::aes::{AesError, AesKey};
 use crate::form::{self, FormError};
 use crate::keys::PublicKey;
 use crate::money::{Money, MoneyError};
 use crate::sign::{self, SignType, SignatureError};
 use crate::time;
+use crate::verifier::{AlipayVerifier, Candidates};
 
 /// Why a notification or return was not accepted as Alipay's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +41,15 @@ pub enum VerifyError {
         "the signature does not match (wrong Alipay public key, or tampered data); verified string: {string_to_verify:?}"
     )]
     Mismatch { string_to_verify: String },
+    #[error(
+        "alipay_cert_sn {sn:?} names no trusted Alipay certificate (a rotation not yet fetched, \
+         or a forgery)"
+    )]
+    UnknownCertSn { sn: String },
+    #[error("the notification is encrypted (encrypt_type=AES) but no AES key is configured")]
+    EncryptedWithoutKey,
+    #[error("the verified notification could not be decrypted: {0}")]
+    Decrypt(AesError),
 }
 
 impl VerifyError {
@@ -50,6 +61,9 @@ impl VerifyError {
             VerifyError::SignNotBase64 => "sign_not_base64",
             VerifyError::SignTypeMismatch { .. } => "sign_type_mismatch",
             VerifyError::Mismatch { .. } => "signature_mismatch",
+            VerifyError::UnknownCertSn { .. } => "unknown_cert_sn",
+            VerifyError::EncryptedWithoutKey => "encrypted_without_key",
+            VerifyError::Decrypt(_) => "decrypt_failed",
         }
     }
 }
@@ -132,6 +146,126 @@ pub fn verify_pairs(
         Err(SignatureError::Missing) => Err(VerifyError::MissingSign),
         Err(SignatureError::NotBase64) => Err(VerifyError::SignNotBase64),
         Err(SignatureError::Mismatch) => Err(VerifyError::Mismatch { string_to_verify }),
+    }
+}
+
+/// Verifies a raw notification in either mode.
+///
+/// Certificate mode: a body carrying `alipay_cert_sn` is checked with that trusted certificate
+/// (an SN not trusted yet is [`VerifyError::UnknownCertSn`], so the caller can fetch and check
+/// it); without one, any trusted Alipay certificate may have signed. The field is an ordinary,
+/// signed field (Java's `rsaCertCheckV1`); if that fails, one retry leaves it out (the open point
+/// of the vectors: smartwalle/alipay's form). Accepting that form is safe: the field only chooses
+/// among keys already trusted, and every other field is still covered by the signature.
+pub fn verify_in(
+    raw: &[u8],
+    verifier: &AlipayVerifier,
+    sign_type: SignType,
+) -> Result<VerifiedParams, VerifyError> {
+    let pairs = form::decode(raw)?;
+    let sn = pairs
+        .iter()
+        .find(|(k, _)| k == "alipay_cert_sn")
+        .map(|(_, v)| v.clone());
+    let candidates = verifier
+        .candidates(sn.as_deref())
+        .map_err(|unknown| VerifyError::UnknownCertSn { sn: unknown.sn })?;
+    let cert_mode = verifier.certificates().is_some();
+    verify_pairs_with(pairs, &candidates, sign_type, cert_mode && sn.is_some())
+}
+
+fn verify_pairs_with(
+    pairs: Vec<(String, String)>,
+    candidates: &Candidates,
+    sign_type: SignType,
+    retry_without_cert_sn: bool,
+) -> Result<VerifiedParams, VerifyError> {
+    let lookup = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let signature = lookup("sign")
+        .filter(|s| !s.is_empty())
+        .ok_or(VerifyError::MissingSign)?;
+    if let Some(received) = lookup("sign_type")
+        && received != sign_type.as_str()
+    {
+        return Err(VerifyError::SignTypeMismatch {
+            configured: sign_type,
+            received: received.to_owned(),
+        });
+    }
+    fn as_str((k, v): &(String, String)) -> (&str, &str) {
+        (k.as_str(), v.as_str())
+    }
+    let string_to_verify = sign::notification_content(pairs.iter().map(as_str));
+    let mut attempts = vec![string_to_verify.clone()];
+    if retry_without_cert_sn {
+        attempts.push(sign::notification_content(
+            pairs
+                .iter()
+                .filter(|(k, _)| k != "alipay_cert_sn")
+                .map(as_str),
+        ));
+    }
+    for attempt in attempts {
+        let mut failure = None;
+        let ok = candidates.any(|key| {
+            match sign::verify(key, sign_type, attempt.as_bytes(), signature) {
+                Ok(()) => true,
+                Err(error) => {
+                    failure = Some(error);
+                    false
+                }
+            }
+        });
+        if ok {
+            return Ok(VerifiedParams {
+                pairs,
+                string_to_verify: attempt,
+            });
+        }
+        match failure {
+            Some(SignatureError::Missing) => return Err(VerifyError::MissingSign),
+            Some(SignatureError::NotBase64) => return Err(VerifyError::SignNotBase64),
+            Some(SignatureError::Mismatch) | None => {}
+        }
+    }
+    Err(VerifyError::Mismatch { string_to_verify })
+}
+
+impl VerifiedParams {
+    /// Opens an encrypted notification after its signature verified (over the ciphertext):
+    /// when it carries `encrypt_type=AES`, `biz_content` is replaced by its plaintext, and the
+    /// plaintext's top-level fields that the form lacks are added, so the typed readers find
+    /// them. A notification without `encrypt_type` is returned unchanged.
+    pub fn decrypt(mut self, aes: Option<&AesKey>) -> Result<Self, VerifyError> {
+        if self.get("encrypt_type") != Some("AES") {
+            return Ok(self);
+        }
+        let aes = aes.ok_or(VerifyError::EncryptedWithoutKey)?;
+        let Some(position) = self.pairs.iter().position(|(k, _)| k == "biz_content") else {
+            return Ok(self);
+        };
+        let plain = aes
+            .decrypt(&self.pairs[position].1)
+            .map_err(VerifyError::Decrypt)?;
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(&plain) {
+            for (name, value) in fields {
+                let text = match value {
+                    serde_json::Value::String(text) => text,
+                    serde_json::Value::Null => continue,
+                    other => other.to_string(),
+                };
+                if self.get(&name).is_none() {
+                    self.pairs.push((name, text));
+                }
+            }
+        }
+        self.pairs[position].1 = plain;
+        Ok(self)
     }
 }
 

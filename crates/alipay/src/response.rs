@@ -10,10 +10,12 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::aes::{AesError, AesKey};
 use crate::keys::PublicKey;
 use crate::money::Money;
 use crate::notify::TradeStatus;
 use crate::sign::{self, SignType, SignatureError};
+use crate::verifier::{AlipayVerifier, Candidates};
 
 /// Why a response could not be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +42,23 @@ pub enum ResponseError {
     },
     #[error("the verified response node could not be parsed: {0}")]
     Parse(String),
+    #[error(
+        "alipay_cert_sn {sn:?} names no trusted Alipay certificate; it must be downloaded and \
+         checked against the root bundle before this response can be verified"
+    )]
+    UnknownCertSn { sn: String },
+    #[error(
+        "the Alipay certificate {sn:?} named by the response failed its checks, so the response \
+         cannot be verified: {reason}"
+    )]
+    UntrustedCertificate { sn: String, reason: String },
+    #[error(
+        "the response is encrypted (encrypt_type=AES) but no AES key is configured \
+         (ALIPAY_ENCRYPT_KEY)"
+    )]
+    EncryptedWithoutKey,
+    #[error("the verified response could not be decrypted: {0}")]
+    Decrypt(AesError),
 }
 
 /// A node located in a raw response.
@@ -212,53 +231,137 @@ pub enum ResponseOutcome {
     Untrusted(ResponseError),
 }
 
-/// Verifies a raw response for `method` with Alipay's public key.
+/// Verifies a raw response for `method` with Alipay's public key (public-key mode, no
+/// encryption).
 pub fn verify_response(
     raw: &str,
     method: &str,
     alipay_public_key: &PublicKey,
     sign_type: SignType,
 ) -> Result<VerifiedResponse, ResponseError> {
+    verify_response_with(
+        raw,
+        method,
+        &Candidates::One(alipay_public_key.clone()),
+        sign_type,
+        None,
+    )
+}
+
+/// Verifies a raw response in either mode, decrypting an encrypted node after its signature
+/// verified.
+///
+/// In certificate mode the key is the trusted certificate named by the top-level
+/// `alipay_cert_sn`; an SN not trusted yet is [`ResponseError::UnknownCertSn`] (never a fallback
+/// to another key), which [`crate::client::AlipayClient`] answers by fetching and checking that
+/// certificate.
+pub fn verify_response_in(
+    raw: &str,
+    method: &str,
+    verifier: &AlipayVerifier,
+    sign_type: SignType,
+    aes: Option<&AesKey>,
+) -> Result<VerifiedResponse, ResponseError> {
+    let sn = top_level_string(raw, "alipay_cert_sn")?;
+    let candidates = verifier
+        .candidates(sn.as_deref())
+        .map_err(|unknown| ResponseError::UnknownCertSn { sn: unknown.sn })?;
+    verify_response_with(raw, method, &candidates, sign_type, aes)
+}
+
+/// Verifies with the given candidate keys. An encrypted node (a JSON string, `encrypt_type=AES`)
+/// is verified over its raw text **with** the quotes, then decrypted with `aes`.
+pub fn verify_response_with(
+    raw: &str,
+    method: &str,
+    candidates: &Candidates,
+    sign_type: SignType,
+    aes: Option<&AesKey>,
+) -> Result<VerifiedResponse, ResponseError> {
     let node = extract_node(raw, method)?;
-    let status: Status =
-        serde_json::from_str(node.content).map_err(|e| ResponseError::Parse(e.to_string()))?;
+    let encrypted = node.content.starts_with('"');
+    // A plain node's status is read before the signature, only to say what an unsigned
+    // response claimed; nothing acts on it unless the signature verifies.
+    let claimed: Option<Status> = if encrypted {
+        None
+    } else {
+        Some(serde_json::from_str(node.content).map_err(|e| ResponseError::Parse(e.to_string()))?)
+    };
     let signature = top_level_sign(raw)?;
     let Some(signature) = signature.filter(|s| !s.is_empty()) else {
         return Err(ResponseError::Unsigned {
-            code: Some(status.code),
-            sub_code: status.sub_code,
+            code: claimed.as_ref().map(|s| s.code.clone()),
+            sub_code: claimed.and_then(|s| s.sub_code),
         });
     };
-    let first = sign::verify(
-        alipay_public_key,
-        sign_type,
-        node.content.as_bytes(),
-        &signature,
-    );
-    let verified = match first {
-        Ok(()) => Ok(()),
-        // The official Java SDK retries once with `\/` unescaped: some gateways sign the
-        // unescaped text and escape slashes afterwards.
-        Err(SignatureError::Mismatch) if node.content.contains("\\/") => {
-            let unescaped = node.content.replace("\\/", "/");
-            sign::verify(
-                alipay_public_key,
-                sign_type,
-                unescaped.as_bytes(),
-                &signature,
-            )
-        }
-        Err(other) => Err(other),
+    let mut last = SignatureError::Mismatch;
+    let verified =
+        candidates.any(
+            |key| match verify_node(key, sign_type, node.content, &signature) {
+                Ok(()) => true,
+                Err(reason) => {
+                    last = reason;
+                    false
+                }
+            },
+        );
+    if !verified {
+        return Err(ResponseError::BadSignature {
+            reason: last,
+            content: node.content.to_owned(),
+        });
+    }
+    let (text, status) = if encrypted {
+        let aes = aes.ok_or(ResponseError::EncryptedWithoutKey)?;
+        let ciphertext: String =
+            serde_json::from_str(node.content).map_err(|e| ResponseError::Parse(e.to_string()))?;
+        let plain = aes.decrypt(&ciphertext).map_err(ResponseError::Decrypt)?;
+        let status: Status =
+            serde_json::from_str(&plain).map_err(|e| ResponseError::Parse(e.to_string()))?;
+        (plain, status)
+    } else {
+        let status = claimed.ok_or_else(|| ResponseError::Parse("no status".into()))?;
+        (node.content.to_owned(), status)
     };
-    verified.map_err(|reason| ResponseError::BadSignature {
-        reason,
-        content: node.content.to_owned(),
-    })?;
     Ok(VerifiedResponse {
-        node: node.content.to_owned(),
+        node: text,
         is_error_response: node.key == "error_response",
         status,
     })
+}
+
+/// One key against the node text, with the Java SDK's single `\/` retry.
+fn verify_node(
+    key: &PublicKey,
+    sign_type: SignType,
+    content: &str,
+    signature: &str,
+) -> Result<(), SignatureError> {
+    match sign::verify(key, sign_type, content.as_bytes(), signature) {
+        Ok(()) => Ok(()),
+        // The official Java SDK retries once with `\/` unescaped: some gateways sign the
+        // unescaped text and escape slashes afterwards.
+        Err(SignatureError::Mismatch) if content.contains("\\/") => {
+            let unescaped = content.replace("\\/", "/");
+            sign::verify(key, sign_type, unescaped.as_bytes(), signature)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A top-level string member (such as `alipay_cert_sn`), decoded; `None` when absent.
+pub fn top_level_string(raw: &str, name: &str) -> Result<Option<String>, ResponseError> {
+    let members = top_level_members(raw)?;
+    let mut found = members.iter().filter(|(key, _)| *key == name);
+    let Some((_, value)) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() {
+        return Err(ResponseError::DuplicateNode {
+            node: name.to_owned(),
+        });
+    }
+    Ok(serde_json::from_str::<Option<String>>(value).unwrap_or(None))
 }
 
 /// The decoded top-level `sign` string, if any.

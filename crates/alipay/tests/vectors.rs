@@ -66,14 +66,34 @@ fn the_copy_matches_the_shared_vectors_when_present() {
     if !shared.exists() || std::env::var_os(VECTORS_DIR_VARIABLE).is_some() {
         return;
     }
-    for file in [
+    let mut files: Vec<String> = [
+        "README.md",
         "key_cases.json",
         "page_pay.json",
         "notify.json",
         "return.json",
         "response.json",
+        "cert.json",
+        "aes.json",
+        "v3.json",
         "keys/keys.json",
-    ] {
+    ]
+    .map(String::from)
+    .to_vec();
+    // Every certificate and every certificate-mode or AES key, whatever is added later.
+    for folder in ["certs", "certs/ca", "certs/negative", "keys"] {
+        for entry in std::fs::read_dir(shared.join(folder)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().unwrap().is_file()
+                && (folder != "keys" || name.starts_with("pki_") || name.starts_with("aes_"))
+            {
+                files.push(format!("{folder}/{name}"));
+            }
+        }
+    }
+    for file in &files {
+        let file = file.as_str();
         assert_eq!(
             std::fs::read(shared.join(file)).unwrap(),
             std::fs::read(vectors_dir().join(file)).unwrap(),

@@ -10,8 +10,9 @@ use crate::status::REQUEST_ID_METADATA;
 use crate::v1::payment_gateway_client::PaymentGatewayClient;
 use crate::v1::{
     CloseTradeRequest, CloseTradeResponse, CreatePagePayRequest, CreateWapPayRequest,
-    GetBillDownloadUrlRequest, GetBillDownloadUrlResponse, PayLinkResponse, QueryRefundRequest,
-    QueryRefundResponse, QueryTradeRequest, QueryTradeResponse, RefundRequest, RefundResponse,
+    GetAlipayCertificateRequest, GetAlipayCertificateResponse, GetBillDownloadUrlRequest,
+    GetBillDownloadUrlResponse, PayLinkResponse, QueryRefundRequest, QueryRefundResponse,
+    QueryTradeRequest, QueryTradeResponse, RefundRequest, RefundResponse,
 };
 
 /// A `PaymentGateway` client. Cheap to clone; clones share one HTTP/2 connection.
@@ -87,6 +88,10 @@ impl GatewayClient {
     rpc!(
         /// Where to download a bill.
         get_bill_download_url(GetBillDownloadUrlRequest) -> GetBillDownloadUrlResponse
+    );
+    rpc!(
+        /// Certificate mode: Alipay's certificate with this SN (check its chain yourself).
+        get_alipay_certificate(GetAlipayCertificateRequest) -> GetAlipayCertificateResponse
     );
 }
 

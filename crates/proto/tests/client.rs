@@ -10,9 +10,10 @@ use std::time::Duration;
 use payment_proto::v1::payment_gateway_server::{PaymentGateway, PaymentGatewayServer};
 use payment_proto::v1::{
     AlipayErrorDetail, CloseTradeRequest, CloseTradeResponse, CreatePagePayRequest,
-    CreateWapPayRequest, GetBillDownloadUrlRequest, GetBillDownloadUrlResponse, PayLinkResponse,
-    QueryRefundRequest, QueryRefundResponse, QueryTradeRequest, QueryTradeResponse, RefundRequest,
-    RefundResponse, TradeStatus,
+    CreateWapPayRequest, GetAlipayCertificateRequest, GetAlipayCertificateResponse,
+    GetBillDownloadUrlRequest, GetBillDownloadUrlResponse, PayLinkResponse, QueryRefundRequest,
+    QueryRefundResponse, QueryTradeRequest, QueryTradeResponse, RefundRequest, RefundResponse,
+    TradeStatus,
 };
 use payment_proto::{FILE_DESCRIPTOR_SET, GatewayClient, alipay_error_detail, request_id};
 use prost::Message as _;
@@ -120,6 +121,14 @@ impl PaymentGateway for MockGateway {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
         Ok(Response::new(GetBillDownloadUrlResponse::default()))
+    }
+
+    async fn get_alipay_certificate(
+        &self,
+        request: Request<GetAlipayCertificateRequest>,
+    ) -> Result<Response<GetAlipayCertificateResponse>, Status> {
+        self.record("get_alipay_certificate", &request);
+        Ok(Response::new(GetAlipayCertificateResponse::default()))
     }
 }
 
@@ -308,7 +317,8 @@ fn the_descriptor_set_describes_the_service_for_reflection() {
             "CloseTrade",
             "Refund",
             "QueryRefund",
-            "GetBillDownloadUrl"
+            "GetBillDownloadUrl",
+            "GetAlipayCertificate"
         ]
     );
     tonic_reflection::server::Builder::configure()

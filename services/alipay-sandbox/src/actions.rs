@@ -54,9 +54,13 @@ fn signed_return(sandbox: &Sandbox, trade: &Trade) -> Result<String, Error> {
         seller_id: trade.seller_id.clone(),
         timestamp: format_beijing(sandbox.now()),
     };
-    let form = sandbox
-        .signer
-        .sign_form(fields.pairs(), trade.sign_type)
+    let (signer, alipay_cert_sn) = sandbox.signer_for(&trade.app_id);
+    let mut pairs = fields.pairs();
+    if let Some(sn) = alipay_cert_sn {
+        pairs.push(("alipay_cert_sn".to_owned(), sn));
+    }
+    let form = signer
+        .sign_form(pairs, trade.sign_type)
         .map_err(|error| Error::Internal(format!("signing the return failed: {error}")))?;
     Ok(form.encoded())
 }

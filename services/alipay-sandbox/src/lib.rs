@@ -24,6 +24,7 @@ mod gateway;
 mod html;
 mod metrics;
 mod notify;
+pub mod pki;
 pub mod settings;
 pub mod signing;
 pub mod startup;

@@ -208,8 +208,14 @@ async fn deliver(
 async fn attempt(sandbox: &Sandbox, job: &Job, number: u32) -> bool {
     let pending = &job.pending;
     let now = sandbox.now();
-    let pairs = pending.notice.pairs(&format_beijing(now));
-    let mut form = match sandbox.signer.sign_form(pairs, pending.notice.sign_type) {
+    let mut pairs = pending.notice.pairs(&format_beijing(now));
+    // Signed with whatever certificate is current when this copy is sent: a rotation between
+    // attempts shows in the retries, as it would at Alipay.
+    let (signer, alipay_cert_sn) = sandbox.signer_for(&pending.notice.app_id);
+    if let Some(sn) = alipay_cert_sn {
+        pairs.push(("alipay_cert_sn".to_owned(), sn));
+    }
+    let mut form = match signer.sign_form(pairs, pending.notice.sign_type) {
         Ok(form) => form,
         Err(error) => {
             tracing::error!(%error, notify_id = %pending.notice.notify_id, "signing a notification failed");
@@ -219,7 +225,7 @@ async fn attempt(sandbox: &Sandbox, job: &Job, number: u32) -> bool {
     if job.plan.tamper_sign {
         // A genuine signature over other content: valid base64, wrong for this message.
         let other = format!("{}&tampered=1", form.string_to_sign());
-        if let Ok(wrong) = sandbox.signer.sign_text(&other, pending.notice.sign_type) {
+        if let Ok(wrong) = signer.sign_text(&other, pending.notice.sign_type) {
             form.replace("sign", wrong);
         }
     }

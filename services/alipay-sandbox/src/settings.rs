@@ -11,10 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use alipay::AesKey;
+use alipay::cert::{CertError, CertificateFile};
 use alipay::keys::{PrivateKey, PublicKey};
 use alipay::time::{Clock, SystemClock};
 use common::config::{ConfigError, Env, ExposeSecret};
 use serde::Deserialize;
+
+use crate::pki::{AlipayCertificate, PkiSettings};
 
 /// What `alipay-sandbox --help` prints after clap's usage: every variable it reads.
 pub const HELP: &str = "\
@@ -28,12 +32,23 @@ Environment variables (a variable set to the empty string counts as unset):
   SANDBOX_APP_PUBLIC_KEY_FILE     ... or a file holding it
   SANDBOX_SELLER_ID               that app's seller id (PID, 2088 + 12 digits) [default: derived from the app id]
   SANDBOX_APPS_FILE               JSON list of more apps: [{\"app_id\",\"app_public_key\" or
-                                  \"app_public_key_file\",\"seller_id\" (optional)}]
+                                  \"app_public_key_file\",\"seller_id\" (optional),
+                                  \"app_cert_file\" and \"encrypt_key\" (optional)}]
   SANDBOX_ALIPAY_PRIVATE_KEY      the sandbox's own (\"Alipay's\") private key, any PEM or base64 form
   SANDBOX_ALIPAY_PRIVATE_KEY_FILE ... or a file holding it; when neither is set the key is read from
                                   SANDBOX_DATA_DIR/alipay_private_key.pem, or generated there at first
                                   start, with the public key written beside it as alipay_public_key.pem
   SANDBOX_DATA_DIR                where the generated key pair lives      [default: sandbox-data]
+  SANDBOX_APP_CERT                certificate mode for that app: its app certificate (PEM), whose
+  SANDBOX_APP_CERT_FILE             key and SN its requests must use (needs SANDBOX_PKI_DIR)
+  SANDBOX_ENCRYPT_KEY             content encryption for that app: its AES key (base64)
+  SANDBOX_ENCRYPT_KEY_FILE          ... or a file holding it
+  SANDBOX_PKI_DIR                 certificate mode: a folder holding the TEST-ONLY PKI the sandbox
+                                  is given: alipayRootCert.crt (published), then
+                                  alipayCertPublicKey_RSA2.crt + alipay_cert_private_key.pem (the
+                                  current Alipay certificate) and rotate_1.crt +
+                                  rotate_1_private_key.pem, rotate_2..., what each
+                                  POST /sandbox/alipay-cert/rotate switches to [default: none]
   SANDBOX_TIME_SCALE              factor on Alipay's notification retry schedule (1 = real: 4m, 10m,
                                   10m, 1h, 2h, 6h, 15h; 0.001 runs the 25 h in 90 s) [default: 1]
   SANDBOX_TEST_API                on/off: the /sandbox test API           [default: on]
@@ -51,6 +66,13 @@ pub struct AppRegistration {
     pub app_public_key: PublicKey,
     /// The merchant's PID (`2088…`), echoed as `seller_id` in returns and notifications.
     pub seller_id: String,
+    /// Certificate mode: the SN of the app certificate its requests must name
+    /// (`app_cert_sn`); its key is `app_public_key`. Responses, returns and notifications to
+    /// such an app are signed with the current Alipay certificate and carry `alipay_cert_sn`.
+    pub app_cert_sn: Option<String>,
+    /// Content encryption: the app's AES key (requests with `encrypt_type=AES` are opened with
+    /// it, and their answers encrypted).
+    pub encrypt_key: Option<AesKey>,
 }
 
 impl AppRegistration {
@@ -63,18 +85,31 @@ impl AppRegistration {
             app_id: app_id.into(),
             app_public_key,
             seller_id: seller_id.into(),
+            app_cert_sn: None,
+            encrypt_key: None,
         }
+    }
+
+    /// An app in certificate mode, registered with its app certificate (PEM): its requests must
+    /// carry the certificate's SN and verify with the key inside it.
+    pub fn with_certificate(mut self, app_cert_pem: &str) -> Result<Self, CertError> {
+        let file = CertificateFile::from_pem(app_cert_pem)?;
+        self.app_public_key = file.leaf().public_key()?;
+        self.app_cert_sn = Some(file.sn().to_owned());
+        Ok(self)
+    }
+
+    /// An app with content encryption on.
+    pub fn with_encrypt_key(mut self, key: AesKey) -> Self {
+        self.encrypt_key = Some(key);
+        self
     }
 
     /// An app whose seller id is derived from its app id (stable across restarts).
     pub fn with_derived_seller(app_id: impl Into<String>, app_public_key: PublicKey) -> Self {
         let app_id = app_id.into();
         let seller_id = derived_seller_id(&app_id);
-        AppRegistration {
-            app_id,
-            app_public_key,
-            seller_id,
-        }
+        AppRegistration::new(app_id, app_public_key, seller_id)
     }
 }
 
@@ -84,6 +119,8 @@ impl fmt::Debug for AppRegistration {
             .field("app_id", &self.app_id)
             .field("seller_id", &self.seller_id)
             .field("app_public_key", &self.app_public_key.fingerprint())
+            .field("app_cert_sn", &self.app_cert_sn)
+            .field("encrypt_key", &self.encrypt_key)
             .finish()
     }
 }
@@ -116,6 +153,9 @@ pub struct Settings {
     pub timestamp_tolerance: Duration,
     /// Where "now" comes from: timestamps, expiry, bills. Tests inject a `FixedClock`.
     pub clock: Arc<dyn Clock>,
+    /// Certificate mode: the root bundle and the Alipay certificates (with keys) the sandbox
+    /// signs with, in rotation order. `None`: no app may be in certificate mode.
+    pub pki: Option<PkiSettings>,
 }
 
 impl fmt::Debug for Settings {
@@ -130,6 +170,7 @@ impl fmt::Debug for Settings {
             .field("notify_timeout", &self.notify_timeout)
             .field("timestamp_tolerance", &self.timestamp_tolerance)
             .field("clock", &self.clock)
+            .field("pki", &self.pki.as_ref().map(|p| p.certificates.len()))
             .finish()
     }
 }
@@ -158,7 +199,15 @@ impl Settings {
             notify_timeout: DEFAULT_NOTIFY_TIMEOUT,
             timestamp_tolerance: DEFAULT_TIMESTAMP_TOLERANCE,
             clock: Arc::new(SystemClock),
+            pki: None,
         }
+    }
+
+    /// Certificate mode: the given test PKI (root bundle, Alipay certificates in rotation
+    /// order, each with its key).
+    pub fn with_pki(mut self, pki: PkiSettings) -> Self {
+        self.pki = Some(pki);
+        self
     }
 
     /// [`Settings::new`] with a freshly generated Alipay key.
@@ -229,7 +278,11 @@ impl Settings {
                 .unwrap_or_else(|| "sandbox-data".to_owned()),
         );
         let alipay_private_key = load_or_generate_key(env, &data_dir)?;
-        Ok(Settings {
+        let pki = match env.text("SANDBOX_PKI_DIR")? {
+            Some(dir) => Some(read_pki_dir(Path::new(&dir))?),
+            None => None,
+        };
+        let settings = Settings {
             bind_addr,
             public_url,
             apps,
@@ -239,7 +292,10 @@ impl Settings {
             notify_timeout,
             timestamp_tolerance,
             clock: Arc::new(SystemClock),
-        })
+            pki,
+        };
+        settings.validate()?;
+        Ok(settings)
     }
 
     /// Checks what the programmatic constructor cannot: unique app ids, a usable time scale.
@@ -255,6 +311,16 @@ impl Settings {
                 return Err(ConfigError::new(
                     "SANDBOX_APPS_FILE",
                     format!("app id {} is registered twice", app.app_id),
+                ));
+            }
+            if app.app_cert_sn.is_some() && self.pki.is_none() {
+                return Err(ConfigError::new(
+                    "SANDBOX_PKI_DIR",
+                    format!(
+                        "app {} is in certificate mode but the sandbox was given no PKI (set \
+                         SANDBOX_PKI_DIR)",
+                        app.app_id
+                    ),
                 ));
             }
         }
@@ -296,6 +362,12 @@ struct AppEntry {
     app_public_key_file: Option<PathBuf>,
     #[serde(default)]
     seller_id: Option<String>,
+    /// Certificate mode: the app certificate (relative to the apps file).
+    #[serde(default)]
+    app_cert_file: Option<PathBuf>,
+    /// Content encryption: the AES key, base64.
+    #[serde(default)]
+    encrypt_key: Option<String>,
 }
 
 fn read_apps(env: &Env) -> Result<Vec<AppRegistration>, ConfigError> {
@@ -309,7 +381,19 @@ fn read_apps(env: &Env) -> Result<Vec<AppRegistration>, ConfigError> {
             let seller_id = env
                 .text("SANDBOX_SELLER_ID")?
                 .unwrap_or_else(|| derived_seller_id(&app_id));
-            apps.push(AppRegistration::new(app_id, key, seller_id));
+            let mut app = AppRegistration::new(app_id, key, seller_id);
+            if let Some(pem) = env.text_or_file("SANDBOX_APP_CERT")? {
+                app = app
+                    .with_certificate(&pem)
+                    .map_err(|error| ConfigError::new("SANDBOX_APP_CERT", error.to_string()))?;
+            }
+            if let Some(text) = env.secret_or_file("SANDBOX_ENCRYPT_KEY")? {
+                app =
+                    app.with_encrypt_key(AesKey::from_base64(text.expose_secret()).map_err(
+                        |error| ConfigError::new("SANDBOX_ENCRYPT_KEY", error.to_string()),
+                    )?);
+            }
+            apps.push(app);
         }
         (Some(_), None) => {
             return Err(ConfigError::new(
@@ -401,9 +485,63 @@ fn read_apps_file(path: &Path) -> Result<Vec<AppRegistration>, ConfigError> {
             let seller_id = entry
                 .seller_id
                 .unwrap_or_else(|| derived_seller_id(&entry.app_id));
-            Ok(AppRegistration::new(entry.app_id, key, seller_id))
+            let app_id = entry.app_id.clone();
+            let fail =
+                |problem: String| ConfigError::new(variable, format!("app {app_id}: {problem}"));
+            let mut app = AppRegistration::new(entry.app_id, key, seller_id);
+            if let Some(file) = entry.app_cert_file {
+                let file = if file.is_absolute() {
+                    file
+                } else {
+                    base.join(file)
+                };
+                let pem = std::fs::read_to_string(&file)
+                    .map_err(|error| fail(format!("cannot read {}: {error}", file.display())))?;
+                app = app
+                    .with_certificate(&pem)
+                    .map_err(|error| fail(error.to_string()))?;
+            }
+            if let Some(text) = entry.encrypt_key {
+                app = app.with_encrypt_key(
+                    AesKey::from_base64(&text).map_err(|error| fail(error.to_string()))?,
+                );
+            }
+            Ok(app)
         })
         .collect()
+}
+
+/// `SANDBOX_PKI_DIR`: the root bundle, the current Alipay certificate and its key, then
+/// `rotate_<n>.crt` + `rotate_<n>_private_key.pem` in order.
+fn read_pki_dir(dir: &Path) -> Result<PkiSettings, ConfigError> {
+    let variable = "SANDBOX_PKI_DIR";
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|error| {
+            ConfigError::new(variable, format!("cannot read {}: {error}", path.display()))
+        })
+    };
+    let certificate = |cert: &str, key: &str| -> Result<AlipayCertificate, ConfigError> {
+        let private = PrivateKey::from_text(&read(key)?)
+            .map_err(|error| ConfigError::new(variable, format!("{key}: {error}")))?;
+        AlipayCertificate::new(&read(cert)?, private)
+            .map_err(|error| ConfigError::new(variable, format!("{cert}: {error}")))
+    };
+    let mut certificates = vec![certificate(
+        "alipayCertPublicKey_RSA2.crt",
+        "alipay_cert_private_key.pem",
+    )?];
+    for n in 1.. {
+        let cert = format!("rotate_{n}.crt");
+        if !dir.join(&cert).exists() {
+            break;
+        }
+        certificates.push(certificate(&cert, &format!("rotate_{n}_private_key.pem"))?);
+    }
+    Ok(PkiSettings {
+        root_bundle_pem: read("alipayRootCert.crt")?,
+        certificates,
+    })
 }
 
 fn load_or_generate_key(env: &Env, data_dir: &Path) -> Result<PrivateKey, ConfigError> {
@@ -480,6 +618,71 @@ mod tests {
         assert!(id.bytes().all(|b| b.is_ascii_digit()));
         assert_eq!(id, derived_seller_id("2021000000000001"));
         assert_ne!(id, derived_seller_id("2021000000000002"));
+    }
+
+    #[test]
+    fn certificate_mode_from_the_environment() {
+        // The alipay crate's TEST-ONLY PKI, laid out as SANDBOX_PKI_DIR expects.
+        let vectors =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors");
+        let dir = tempfile::tempdir().unwrap();
+        for (from, to) in [
+            ("certs/alipayRootCert.crt", "alipayRootCert.crt"),
+            (
+                "certs/alipayCertPublicKey_RSA2.crt",
+                "alipayCertPublicKey_RSA2.crt",
+            ),
+            ("keys/pki_alipay_private.pem", "alipay_cert_private_key.pem"),
+            ("certs/alipayCertPublicKey_RSA2_rotated.crt", "rotate_1.crt"),
+            (
+                "keys/pki_alipay_rotated_private.pem",
+                "rotate_1_private_key.pem",
+            ),
+        ] {
+            std::fs::copy(vectors.join(from), dir.path().join(to)).unwrap();
+        }
+        let app_cert = vectors.join("certs/appCertPublicKey_2021004100000001.crt");
+        let app_key = std::fs::read_to_string(vectors.join("keys/pki_app_public.pem")).unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let env = |extra: &[(&str, String)]| {
+            let mut pairs: Vec<(String, String)> = vec![
+                ("SANDBOX_APP_ID".into(), "2021004100000001".into()),
+                ("SANDBOX_APP_PUBLIC_KEY".into(), app_key.clone()),
+                (
+                    "SANDBOX_APP_CERT_FILE".into(),
+                    app_cert.display().to_string(),
+                ),
+                (
+                    "SANDBOX_ENCRYPT_KEY".into(),
+                    "LLMLeQdrBQgRinXO9E0M+Q==".into(),
+                ),
+                ("SANDBOX_PKI_DIR".into(), dir.path().display().to_string()),
+                ("SANDBOX_DATA_DIR".into(), data.path().display().to_string()),
+            ];
+            for (name, value) in extra {
+                pairs.retain(|(n, _)| n != name);
+                pairs.push(((*name).to_owned(), value.clone()));
+            }
+            Settings::from_env_source(&Env::from_pairs(pairs))
+        };
+        let settings = env(&[]).unwrap();
+        assert_eq!(
+            settings.apps[0].app_cert_sn.as_deref(),
+            Some("7db319eb17de042c3cc035e87122e887")
+        );
+        assert!(settings.apps[0].encrypt_key.is_some());
+        assert_eq!(settings.pki.as_ref().unwrap().certificates.len(), 2);
+
+        // A certificate-mode app needs a PKI; a key that is not the certificate's is refused.
+        let no_pki = env(&[("SANDBOX_PKI_DIR", String::new())]).unwrap_err();
+        assert_eq!(no_pki.variable, "SANDBOX_PKI_DIR", "{no_pki}");
+        std::fs::copy(
+            vectors.join("keys/pki_alipay_rotated_private.pem"),
+            dir.path().join("alipay_cert_private_key.pem"),
+        )
+        .unwrap();
+        let wrong_key = env(&[]).unwrap_err();
+        assert_eq!(wrong_key.variable, "SANDBOX_PKI_DIR", "{wrong_key}");
     }
 
     #[test]

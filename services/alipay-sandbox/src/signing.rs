@@ -10,6 +10,7 @@
 
 use std::fmt::Write as _;
 
+use alipay::AesKey;
 use alipay::form;
 use alipay::keys::{PrivateKey, PublicKey};
 use alipay::money::Money;
@@ -58,9 +59,34 @@ impl AlipaySigner {
         node: &str,
         sign_type: SignType,
     ) -> Result<String, SignError> {
+        self.response_body_with(node_key, node, sign_type, None, None)
+    }
+
+    /// The same in certificate mode (`"alipay_cert_sn"` between the node and `sign`, unsigned)
+    /// and/or encrypted (the node becomes a JSON string of its base64 ciphertext, and the
+    /// signature covers that string's text, quotes included).
+    pub fn response_body_with(
+        &self,
+        node_key: &str,
+        node: &str,
+        sign_type: SignType,
+        alipay_cert_sn: Option<&str>,
+        encrypt: Option<&AesKey>,
+    ) -> Result<String, SignError> {
+        let sealed;
+        let node = match encrypt {
+            Some(key) => {
+                sealed = json_string(&key.encrypt(node).map_err(|_| SignError)?);
+                sealed.as_str()
+            }
+            None => node,
+        };
         let signature = sign::sign(&self.key, sign_type, node)?;
+        let cert_sn = alipay_cert_sn
+            .map(|sn| format!(",\"alipay_cert_sn\":{}", json_string(sn)))
+            .unwrap_or_default();
         Ok(format!(
-            "{{{}:{node},\"sign\":{}}}",
+            "{{{}:{node}{cert_sn},\"sign\":{}}}",
             json_string(node_key),
             json_string(&signature)
         ))

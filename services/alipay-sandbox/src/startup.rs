@@ -25,6 +25,7 @@ use crate::gateway;
 use crate::gateway::pages;
 use crate::metrics::Metrics;
 use crate::notify::{Command, Dispatcher, NotifierHandle};
+use crate::pki::Pki;
 use crate::settings::Settings;
 use crate::signing::AlipaySigner;
 use crate::state::Sandbox;
@@ -50,6 +51,8 @@ pub enum StartupError {
     HttpClient(String),
     #[error("cannot register metrics: {0}")]
     Metrics(String),
+    #[error("the sandbox's PKI is unusable: {0}")]
+    Pki(#[from] alipay::CertError),
 }
 
 /// A built, not yet running sandbox.
@@ -107,6 +110,7 @@ impl Application {
                 .map(|app| (app.app_id.clone(), app.clone()))
                 .collect::<HashMap<_, _>>(),
             signer,
+            pki: settings.pki.clone().map(Pki::new).transpose()?,
             clock: Arc::clone(&settings.clock),
             time_scale: settings.time_scale,
             notify_timeout: settings.notify_timeout,

@@ -12,6 +12,7 @@ use crate::bill::BillStore;
 use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::notify::NotifierHandle;
+use crate::pki::Pki;
 use crate::settings::AppRegistration;
 use crate::signing::AlipaySigner;
 use crate::trade::{PendingNotice, TradeBook};
@@ -27,7 +28,10 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(crate) struct Sandbox {
     pub apps: HashMap<String, AppRegistration>,
+    /// Signs for apps in public-key mode.
     pub signer: AlipaySigner,
+    /// Certificate mode: the published root bundle and the Alipay certificates (rotating).
+    pub pki: Option<Pki>,
     pub clock: Arc<dyn Clock>,
     pub time_scale: f64,
     pub notify_timeout: Duration,
@@ -54,6 +58,19 @@ impl Sandbox {
 
     pub fn app(&self, app_id: &str) -> Option<&AppRegistration> {
         self.apps.get(app_id)
+    }
+
+    /// Who signs for `app_id` now: the current Alipay certificate's key and its SN for an app
+    /// in certificate mode, the sandbox's one key (and no SN) otherwise.
+    pub fn signer_for(&self, app_id: &str) -> (AlipaySigner, Option<String>) {
+        let cert_mode = self.app(app_id).is_some_and(|a| a.app_cert_sn.is_some());
+        match (&self.pki, cert_mode) {
+            (Some(pki), true) => {
+                let (signer, sn) = pki.signer();
+                (signer, Some(sn))
+            }
+            (Some(_), false) | (None, _) => (self.signer.clone(), None),
+        }
     }
 
     /// Runs `operation` on the trade book after closing expired trades, then queues every

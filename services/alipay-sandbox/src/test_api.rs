@@ -15,6 +15,9 @@ use crate::trade::{NotificationRecord, Trade, TradeId, format_millis};
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/alipay-public-key", web::get().to(public_key))
+        .route("/alipay-root-cert", web::get().to(root_cert))
+        .route("/alipay-cert", web::get().to(current_cert))
+        .route("/alipay-cert/rotate", web::post().to(rotate_cert))
         .route("/trades/{out_trade_no}", web::get().to(show_trade))
         .route("/trades/{out_trade_no}/pay", web::post().to(pay))
         .route("/trades/{out_trade_no}/close", web::post().to(close))
@@ -31,6 +34,50 @@ async fn public_key(sandbox: web::Data<Sandbox>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(sandbox.signer.public_key().to_pem())
+}
+
+/// `GET /sandbox/alipay-root-cert`: the root bundle merchants configure (`alipayRootCert.crt`).
+async fn root_cert(sandbox: web::Data<Sandbox>) -> Result<HttpResponse, Error> {
+    let pki = sandbox.pki.as_ref().ok_or_else(no_pki)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(pki.root_bundle_pem().to_owned()))
+}
+
+/// `GET /sandbox/alipay-cert`: the current Alipay certificate file
+/// (`alipayCertPublicKey_RSA2.crt`), its SN in the `x-alipay-cert-sn` header.
+async fn current_cert(sandbox: web::Data<Sandbox>) -> Result<HttpResponse, Error> {
+    let pki = sandbox.pki.as_ref().ok_or_else(no_pki)?;
+    let current = pki.current();
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("x-alipay-cert-sn", current.sn().to_owned()))
+        .body(current.file.to_pem()))
+}
+
+/// What a rotation did.
+#[derive(Debug, Serialize)]
+struct Rotation {
+    previous_alipay_cert_sn: String,
+    alipay_cert_sn: String,
+}
+
+/// `POST /sandbox/alipay-cert/rotate`: Alipay rotates its certificate (new key, new SN); every
+/// answer and notification from now on is signed with the next given certificate.
+async fn rotate_cert(sandbox: web::Data<Sandbox>) -> Result<HttpResponse, Error> {
+    let pki = sandbox.pki.as_ref().ok_or_else(no_pki)?;
+    let (previous, current) = pki
+        .rotate()
+        .map_err(|error| Error::BadRequest(error.to_string()))?;
+    tracing::info!(previous = %previous, current = %current, "alipay certificate rotated");
+    Ok(HttpResponse::Ok().json(Rotation {
+        previous_alipay_cert_sn: previous,
+        alipay_cert_sn: current,
+    }))
+}
+
+fn no_pki() -> Error {
+    Error::NotFound("the sandbox was given no PKI (certificate mode is off)".to_owned())
 }
 
 /// A trade as JSON.

@@ -3,8 +3,9 @@
 //! Alipay only reads the body: `success` stops its retries, anything else makes it retry for
 //! about 25 hours. So every failure answers `fail`, and the status code tells operators (and
 //! load balancers) which side is at fault: 400 for a notification that is not Alipay's or not
-//! ours (retrying will not help, but retries are harmless), 503 when the broker did not take it
-//! (a retry will), 500 for a bug.
+//! ours (retrying will not help, but retries are harmless; a rotated certificate that fails its
+//! checks is one of these), 503 when the broker did not take it or a rotated certificate could
+//! not be fetched yet (a retry will), 500 for a bug.
 
 use std::time::Duration;
 
@@ -46,6 +47,13 @@ pub enum NotifyError {
     ConfirmTimeout(Duration),
     #[error("publishing the event failed: {0}")]
     Publish(#[from] PublishError),
+    #[error(
+        "the rotated Alipay certificate named by the notification could not be fetched from the \
+         payment-gateway: {0}"
+    )]
+    CertificateUnavailable(String),
+    #[error("the Alipay certificate {sn:?} named by the notification is not trusted: {reason}")]
+    UntrustedCertificate { sn: String, reason: String },
 }
 
 impl NotifyError {
@@ -70,6 +78,8 @@ impl NotifyError {
                 EventError::UnsupportedVersion(_) | EventError::Malformed(_) => "invalid_event",
             },
             NotifyError::BrokerUnavailable => "broker_unavailable",
+            NotifyError::CertificateUnavailable(_) => "certificate_unavailable",
+            NotifyError::UntrustedCertificate { .. } => "untrusted_certificate",
             NotifyError::ConfirmTimeout(_) => "confirm_timeout",
             NotifyError::Publish(error) => match error {
                 PublishError::Encode(_) => "encode",
@@ -104,10 +114,11 @@ impl ResponseError for NotifyError {
             | NotifyError::Field(_)
             | NotifyError::ForeignAppId { .. }
             | NotifyError::ForeignSellerId { .. }
-            | NotifyError::Event(_) => StatusCode::BAD_REQUEST,
-            NotifyError::BrokerUnavailable | NotifyError::ConfirmTimeout(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | NotifyError::Event(_)
+            | NotifyError::UntrustedCertificate { .. } => StatusCode::BAD_REQUEST,
+            NotifyError::BrokerUnavailable
+            | NotifyError::ConfirmTimeout(_)
+            | NotifyError::CertificateUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             NotifyError::Publish(error) => match error {
                 PublishError::Broker { .. }
                 | PublishError::Nacked { .. }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod metrics;
 pub mod notification;
 pub mod publisher;
+pub mod rotation;
 pub mod routes;
 pub mod settings;
 pub mod startup;

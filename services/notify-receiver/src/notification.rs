@@ -5,9 +5,9 @@
 //! optional `seller_id`, classifies the notification, and leaves the rest (the order exists, the
 //! amount matches) to the order service, which reads the event.
 
-use alipay::keys::PublicKey;
 use alipay::notify::{self, NotificationKind, TradeNotification};
 use alipay::sign::SignType;
+use alipay::{AesKey, AlipayVerifier};
 use chrono::{DateTime, Utc};
 use common::events::{EventKind, PaymentEventV1};
 
@@ -29,7 +29,8 @@ pub enum Decision {
 /// Alipay's key plus the identity this receiver answers for.
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    public_key: PublicKey,
+    alipay: AlipayVerifier,
+    aes: Option<AesKey>,
     sign_type: SignType,
     app_id: String,
     seller_id: Option<String>,
@@ -37,13 +38,14 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(
-        public_key: PublicKey,
+        alipay: impl Into<AlipayVerifier>,
         sign_type: SignType,
         app_id: String,
         seller_id: Option<String>,
     ) -> Self {
         Self {
-            public_key,
+            alipay: alipay.into(),
+            aes: None,
             sign_type,
             app_id,
             seller_id,
@@ -55,9 +57,25 @@ impl Verifier {
         &self.app_id
     }
 
+    /// Opens `encrypt_type=AES` notifications with this key (after their signature verified).
+    pub fn with_encryption(mut self, key: Option<AesKey>) -> Self {
+        self.aes = key;
+        self
+    }
+
+    /// How Alipay's signatures are checked (the certificate store, in certificate mode).
+    pub fn alipay(&self) -> &AlipayVerifier {
+        &self.alipay
+    }
+
     /// Verifies `raw` (the exact request body) and decides. Never panics, whatever the bytes.
+    ///
+    /// In certificate mode a notification naming a certificate not trusted yet fails with
+    /// `VerifyError::UnknownCertSn`; the caller may fetch and check that certificate, then
+    /// decide again.
     pub fn decide(&self, raw: &[u8], received_at: DateTime<Utc>) -> Result<Decision, NotifyError> {
-        let verified = notify::verify(raw, &self.public_key, self.sign_type)?;
+        let verified =
+            notify::verify_in(raw, &self.alipay, self.sign_type)?.decrypt(self.aes.as_ref())?;
         let notification = TradeNotification::from_verified(&verified)?;
 
         // Checked only after the signature: before it, the fields are anyone's words.
@@ -189,6 +207,43 @@ mod tests {
                 other => panic!("{fields:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_encrypted_notification_is_opened_after_its_signature_verified() {
+        let aes = AesKey::from_base64("LLMLeQdrBQgRinXO9E0M+Q==").unwrap();
+        let sealed = aes
+            .encrypt(
+                r#"{"trade_no":"2024010122001400000000000009","out_trade_no":"O-AES","trade_status":"TRADE_SUCCESS","total_amount":"66.60"}"#,
+            )
+            .unwrap();
+        let fields = [
+            ("notify_id", "n-aes"),
+            ("notify_time", "2024-01-01 12:00:06"),
+            ("app_id", APP_ID),
+            ("encrypt_type", "AES"),
+            ("biz_content", sealed.as_str()),
+        ];
+        let body = signed(&fields);
+
+        // Without the key it cannot be used; with it, the event carries the plaintext fields.
+        assert!(matches!(
+            decide(&verifier(None), &body),
+            Err(NotifyError::Verify(
+                notify::VerifyError::EncryptedWithoutKey
+            ))
+        ));
+        let with_key = verifier(None).with_encryption(Some(aes));
+        match decide(&with_key, &body).unwrap() {
+            Decision::Publish(event) => {
+                assert_eq!(event.out_trade_no, "O-AES");
+                assert_eq!(event.total_amount.to_string(), "66.60");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A changed ciphertext fails the signature before anything is decrypted.
+        let tampered = body.replacen("biz_content=", "biz_content=A", 1);
+        assert!(decide(&with_key, &tampered).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::error::{MAX_BODY_BYTES, NotifyError};
 use crate::metrics::Metrics;
 use crate::notification::{Decision, Verifier};
 use crate::publisher::Publisher;
+use crate::rotation::CertificateSource;
 
 /// The only body that stops Alipay's retries: exactly these 7 bytes.
 pub const SUCCESS_BODY: &str = "success";
@@ -23,6 +24,8 @@ pub const SUCCESS_BODY: &str = "success";
 #[derive(Debug)]
 pub struct AppState {
     pub verifier: Verifier,
+    /// Certificate mode: fetches a rotated certificate a notification names.
+    pub certificates: Option<CertificateSource>,
     pub publisher: Publisher,
     pub metrics: Metrics,
 }
@@ -99,7 +102,19 @@ async fn handle(
 ) -> Result<Handled, NotifyError> {
     check_content_type(request.headers().get(header::CONTENT_TYPE))?;
     let body = read_body(request, payload).await?;
-    let decision = match state.verifier.decide(&body, Utc::now()) {
+    let decision = match (
+        state.verifier.decide(&body, Utc::now()),
+        &state.certificates,
+    ) {
+        (Err(NotifyError::Verify(alipay::VerifyError::UnknownCertSn { sn })), Some(source)) => {
+            // Alipay rotated its certificate: fetch it, check it against our own root bundle,
+            // then verify again (with that certificate only).
+            source.ensure(&sn, request_id.as_str()).await?;
+            state.verifier.decide(&body, Utc::now())
+        }
+        (decision, _) => decision,
+    };
+    let decision = match decision {
         Ok(decision) => decision,
         Err(failure) => {
             if let NotifyError::Verify(_) = failure {

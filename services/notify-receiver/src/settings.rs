@@ -9,8 +9,11 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use alipay::cert::{AlipayCertificates, RootBundle};
 use alipay::keys::PublicKey;
 use alipay::sign::SignType;
+use alipay::time::{Clock, SystemClock};
+use alipay::{AesKey, AlipayVerifier};
 use common::amqp::Topology;
 use common::config::{ConfigError, Env, ExposeSecret, SecretString, format_duration};
 use lapin::uri::{AMQPScheme, AMQPUri};
@@ -27,6 +30,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// One channel already pipelines every publish; more only help a broker with cores to spare
 /// (measured on the 2-core machine: no difference between 1, 2 and 4).
 pub const DEFAULT_AMQP_CHANNELS: usize = 1;
+/// Certificate mode: where a rotated Alipay certificate is asked for.
+pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:50051";
+pub const DEFAULT_GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `notify-receiver --help` prints after clap's usage: every variable it reads.
 pub const HELP: &str = "\
@@ -39,6 +45,20 @@ ENVIRONMENT (an empty value counts as unset):
   ALIPAY_APP_ID             your app id; notifications for any other app get 400      [required]
   ALIPAY_PUBLIC_KEY         Alipay's public key (PEM or bare base64, SPKI or PKCS#1)   [required,
   ALIPAY_PUBLIC_KEY_FILE      or a path to a file holding it; set exactly one of the two]
+                                                        [in public-key mode]
+  ALIPAY_PUBLIC_CERT        certificate mode (公钥证书): Alipay's public certificate
+  ALIPAY_PUBLIC_CERT_FILE     (alipayCertPublicKey_RSA2.crt), PEM text or a file; setting it
+                            turns certificate mode on, instead of ALIPAY_PUBLIC_KEY
+  ALIPAY_ROOT_CERT          Alipay's root bundle (alipayRootCert.crt), PEM text or a file: the
+  ALIPAY_ROOT_CERT_FILE       only trust anchor for a rotated Alipay certificate
+                                                        [required in certificate mode]
+  PAYMENT_GATEWAY_URL       certificate mode: the payment-gateway, asked (GetAlipayCertificate)
+                            for a rotated certificate named by a notification's alipay_cert_sn;
+                            its answer is checked against ALIPAY_ROOT_CERT here
+                                                     [default: http://127.0.0.1:50051]
+  PAYMENT_GATEWAY_TIMEOUT   bound on that call                                [default: 5s]
+  ALIPAY_ENCRYPT_KEY        AES key (base64 as the console shows it), or a file; opens
+  ALIPAY_ENCRYPT_KEY_FILE     notifications sent with encrypt_type=AES      [default: none]
   ALIPAY_SIGN_TYPE          RSA2 (SHA256withRSA) or RSA (SHA1withRSA, legacy) [default: RSA2]
   ALIPAY_SELLER_ID          when set, notifications must carry this seller_id (PID 2088...)
                                                                             [default: not checked]
@@ -68,7 +88,13 @@ pub struct Settings {
     pub exchange: String,
     pub amqp_channels: usize,
     pub app_id: String,
-    pub alipay_public_key: PublicKey,
+    /// Alipay's public key, or (certificate mode) its trusted certificates.
+    pub alipay: AlipayVerifier,
+    /// Certificate mode: where rotated certificates are fetched from.
+    pub gateway_url: String,
+    pub gateway_timeout: Duration,
+    /// Opens `encrypt_type=AES` notifications.
+    pub encrypt_key: Option<AesKey>,
     pub sign_type: SignType,
     pub seller_id: Option<String>,
     pub notify_path: String,
@@ -105,19 +131,70 @@ impl Settings {
 
         let app_id = env.identifier("ALIPAY_APP_ID")?;
 
-        let key_text = env.text_or_file("ALIPAY_PUBLIC_KEY")?.ok_or_else(|| {
-            ConfigError::new(
-                "ALIPAY_PUBLIC_KEY",
-                "is required but not set (set it, or ALIPAY_PUBLIC_KEY_FILE)",
-            )
-        })?;
-        let alipay_public_key = PublicKey::from_text(&key_text).map_err(|error| {
-            // The error text describes the key's shape, never its bytes.
-            ConfigError::new(
-                "ALIPAY_PUBLIC_KEY",
-                format!("is not a usable public key: {error}"),
-            )
-        })?;
+        let alipay = match env.text_or_file("ALIPAY_PUBLIC_CERT")? {
+            Some(cert_text) => {
+                if env.text_or_file("ALIPAY_PUBLIC_KEY")?.is_some() {
+                    return Err(ConfigError::new(
+                        "ALIPAY_PUBLIC_KEY",
+                        "is for public-key mode; ALIPAY_PUBLIC_CERT is set (certificate mode), \
+                         which replaces it (unset one of the two)",
+                    ));
+                }
+                let root_text = env.text_or_file("ALIPAY_ROOT_CERT")?.ok_or_else(|| {
+                    ConfigError::new(
+                        "ALIPAY_ROOT_CERT",
+                        "is required in certificate mode (ALIPAY_PUBLIC_CERT is set); set it, \
+                         or ALIPAY_ROOT_CERT_FILE",
+                    )
+                })?;
+                let root = RootBundle::from_pem(&root_text)
+                    .map_err(|error| ConfigError::new("ALIPAY_ROOT_CERT", error.to_string()))?;
+                let certificates =
+                    AlipayCertificates::new(&cert_text, root, None, SystemClock.now()).map_err(
+                        |error| ConfigError::new("ALIPAY_PUBLIC_CERT", error.to_string()),
+                    )?;
+                AlipayVerifier::Certificates(certificates)
+            }
+            None => {
+                if env.text_or_file("ALIPAY_ROOT_CERT")?.is_some() {
+                    return Err(ConfigError::new(
+                        "ALIPAY_ROOT_CERT",
+                        "is set but ALIPAY_PUBLIC_CERT is not: certificate mode needs both",
+                    ));
+                }
+                let key_text = env.text_or_file("ALIPAY_PUBLIC_KEY")?.ok_or_else(|| {
+                    ConfigError::new(
+                        "ALIPAY_PUBLIC_KEY",
+                        "is required but not set (set it, or ALIPAY_PUBLIC_KEY_FILE; or \
+                         ALIPAY_PUBLIC_CERT for certificate mode)",
+                    )
+                })?;
+                let key = PublicKey::from_text(&key_text).map_err(|error| {
+                    // The error text describes the key's shape, never its bytes.
+                    ConfigError::new(
+                        "ALIPAY_PUBLIC_KEY",
+                        format!("is not a usable public key: {error}"),
+                    )
+                })?;
+                AlipayVerifier::PublicKey(key)
+            }
+        };
+        let gateway_url = env.or("PAYMENT_GATEWAY_URL", DEFAULT_GATEWAY_URL.to_owned())?;
+        if !(gateway_url.starts_with("http://") || gateway_url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "PAYMENT_GATEWAY_URL",
+                "must be an http(s) URL such as http://payment-gateway:50051",
+            ));
+        }
+        let gateway_timeout =
+            env.duration_or("PAYMENT_GATEWAY_TIMEOUT", DEFAULT_GATEWAY_TIMEOUT)?;
+        let encrypt_key = match env.secret_or_file("ALIPAY_ENCRYPT_KEY")? {
+            Some(text) => Some(
+                AesKey::from_base64(text.expose_secret())
+                    .map_err(|error| ConfigError::new("ALIPAY_ENCRYPT_KEY", error.to_string()))?,
+            ),
+            None => None,
+        };
 
         let sign_type = env.or("ALIPAY_SIGN_TYPE", SignType::Rsa2)?;
         let seller_id = env
@@ -145,7 +222,10 @@ impl Settings {
             exchange,
             amqp_channels,
             app_id,
-            alipay_public_key,
+            alipay,
+            gateway_url,
+            gateway_timeout,
+            encrypt_key,
             sign_type,
             seller_id,
             notify_path,
@@ -167,7 +247,7 @@ impl Settings {
     pub fn summary(&self) -> String {
         format!(
             "bind_addr={} exchange={} amqp_channels={} app_id={} sign_type={} seller_id={} \
-             notify_path={} publish_confirm_timeout={} http_workers={} alipay_public_key={}",
+             notify_path={} publish_confirm_timeout={} http_workers={} alipay={} encryption={}",
             self.bind_addr,
             self.exchange,
             self.amqp_channels,
@@ -177,7 +257,18 @@ impl Settings {
             self.notify_path,
             format_duration(self.publish_confirm_timeout),
             self.http_workers,
-            self.alipay_public_key.fingerprint(),
+            match &self.alipay {
+                AlipayVerifier::PublicKey(key) => format!("public_key:{}", key.fingerprint()),
+                AlipayVerifier::Certificates(store) => format!(
+                    "certificates:alipay_root_cert_sn={},alipay_cert_sn={},gateway={}",
+                    store.root().sn(),
+                    store.sns().join("+"),
+                    self.gateway_url
+                ),
+            },
+            self.encrypt_key
+                .as_ref()
+                .map_or_else(|| "off".to_owned(), |key| format!("AES-{}", key.bits())),
         )
     }
 }
@@ -337,8 +428,64 @@ mod tests {
             "HTTP_WORKERS",
             "SHUTDOWN_TIMEOUT",
             "RUST_LOG",
+            "ALIPAY_PUBLIC_CERT",
+            "ALIPAY_PUBLIC_CERT_FILE",
+            "ALIPAY_ROOT_CERT",
+            "ALIPAY_ROOT_CERT_FILE",
+            "PAYMENT_GATEWAY_URL",
+            "PAYMENT_GATEWAY_TIMEOUT",
+            "ALIPAY_ENCRYPT_KEY",
+            "ALIPAY_ENCRYPT_KEY_FILE",
         ] {
             assert!(HELP.contains(variable), "{variable}");
         }
+    }
+
+    const APP_CERT: &str = include_str!(
+        "../../../crates/alipay/tests/vectors/certs/appCertPublicKey_2021004100000001.crt"
+    );
+    const ALIPAY_CERT: &str =
+        include_str!("../../../crates/alipay/tests/vectors/certs/alipayCertPublicKey_RSA2.crt");
+    const EXPIRED_CERT: &str = include_str!(
+        "../../../crates/alipay/tests/vectors/certs/negative/alipayCertPublicKey_expired.crt"
+    );
+    const ROOT_CERT: &str =
+        include_str!("../../../crates/alipay/tests/vectors/certs/alipayRootCert.crt");
+
+    fn cert_env(extra: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut pairs = vec![
+            ("ALIPAY_APP_ID", "2021004100000001"),
+            ("ALIPAY_PUBLIC_CERT", ALIPAY_CERT),
+            ("ALIPAY_ROOT_CERT", ROOT_CERT),
+        ];
+        for (name, value) in extra {
+            pairs.retain(|(n, _)| n != name);
+            pairs.push((name, value));
+        }
+        Settings::from_env(&Env::from_pairs(pairs)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn certificate_mode_loads_and_names_every_mistake() {
+        let settings = cert_env(&[]).unwrap();
+        assert!(settings.alipay.certificates().is_some());
+        assert_eq!(settings.gateway_url, DEFAULT_GATEWAY_URL);
+
+        let app_cert = cert_env(&[("ALIPAY_PUBLIC_CERT", APP_CERT)]).unwrap_err();
+        assert!(
+            app_cert.contains("ALIPAY_PUBLIC_CERT")
+                && app_cert.contains("this is the app certificate"),
+            "{app_cert}"
+        );
+        let expired = cert_env(&[("ALIPAY_PUBLIC_CERT", EXPIRED_CERT)]).unwrap_err();
+        assert!(expired.contains("expired"), "{expired}");
+        let no_root = cert_env(&[("ALIPAY_ROOT_CERT", "")]).unwrap_err();
+        assert!(no_root.contains("ALIPAY_ROOT_CERT"), "{no_root}");
+        let both = cert_env(&[("ALIPAY_PUBLIC_KEY", KEY)]).unwrap_err();
+        assert!(both.contains("ALIPAY_PUBLIC_KEY"), "{both}");
+        let gateway = cert_env(&[("PAYMENT_GATEWAY_URL", "payment-gateway:50051")]).unwrap_err();
+        assert!(gateway.contains("PAYMENT_GATEWAY_URL"), "{gateway}");
+        let aes = cert_env(&[("ALIPAY_ENCRYPT_KEY", "not a key!")]).unwrap_err();
+        assert!(aes.contains("ALIPAY_ENCRYPT_KEY"), "{aes}");
     }
 }

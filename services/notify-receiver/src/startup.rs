@@ -12,8 +12,10 @@ use tracing::info;
 use crate::metrics::Metrics;
 use crate::notification::Verifier;
 use crate::publisher::{self, Publisher};
+use crate::rotation::CertificateSource;
 use crate::routes::{self, AppState};
 use crate::settings::Settings;
+use payment_proto::GatewayClient;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub enum StartupError {
     Server(#[source] std::io::Error),
     #[error("registering metrics: {0}")]
     Metrics(#[from] common::metrics::prometheus::Error),
+    #[error("PAYMENT_GATEWAY_URL: {0}")]
+    Gateway(#[source] tonic::transport::Error),
 }
 
 /// A built, not yet running, notify-receiver.
@@ -91,13 +95,24 @@ impl Application {
             stop_supervisor.clone(),
         ));
 
+        // Connects lazily, on this (the process's) runtime: only a rotation ever uses it.
+        let certificates = match settings.alipay.certificates() {
+            Some(store) => Some(CertificateSource::new(
+                GatewayClient::connect(&settings.gateway_url, settings.gateway_timeout)
+                    .map_err(StartupError::Gateway)?,
+                store.clone(),
+            )),
+            None => None,
+        };
         let state = web::Data::new(AppState {
             verifier: Verifier::new(
-                settings.alipay_public_key.clone(),
+                settings.alipay.clone(),
                 settings.sign_type,
                 settings.app_id.clone(),
                 settings.seller_id.clone(),
-            ),
+            )
+            .with_encryption(settings.encrypt_key.clone()),
+            certificates,
             publisher: publisher.clone(),
             metrics,
         });

@@ -7,7 +7,8 @@
 //! | Alipay's verified refusal | `FAILED_PRECONDITION` + `AlipayErrorDetail` | a business answer |
 //! | Alipay's unsigned refusal (bad app id, our signature refused) | `FAILED_PRECONDITION` + detail | a refusal can only stop a call, never confirm one, so its text is safe to pass on |
 //! | network, timeout, HTTP 5xx, Alipay's "outcome unknown" (`20000`, `ACQ.SYSTEM_ERROR`) | `UNAVAILABLE` | safe to retry (a refund with the same `out_request_no`) |
-//! | a response that does not verify or parse | `DATA_LOSS` | never trusted, never acted upon |
+//! | a response that does not verify or parse, or names a rotated Alipay certificate that fails its checks | `DATA_LOSS` | never trusted, never acted upon |
+//! | `GetAlipayCertificate` while the gateway is in public-key mode | `FAILED_PRECONDITION` | a configuration mismatch between the services |
 //! | a bug on our side | `INTERNAL` | the cause is logged, not sent |
 
 use alipay::client::ClientError;
@@ -36,6 +37,8 @@ pub enum GatewayError {
     Untrusted(ResponseError),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("the gateway is in public-key mode: it holds no Alipay certificates")]
+    NotCertificateMode,
 }
 
 impl GatewayError {
@@ -56,6 +59,7 @@ impl GatewayError {
             GatewayError::Unavailable(_) | GatewayError::UnknownOutcome(_) => Code::Unavailable,
             GatewayError::Untrusted(_) => Code::DataLoss,
             GatewayError::Internal(_) => Code::Internal,
+            GatewayError::NotCertificateMode => Code::FailedPrecondition,
         }
     }
 }
@@ -135,6 +139,10 @@ impl From<GatewayError> for Status {
                 untrusted_reason(&error)
             )),
             GatewayError::Internal(_) => Status::internal("internal error (see the gateway's log)"),
+            GatewayError::NotCertificateMode => Status::failed_precondition(
+                "the gateway is in public-key mode (ALIPAY_APP_CERT is not set), so it holds no \
+                 Alipay certificates",
+            ),
         }
     }
 }
@@ -148,7 +156,12 @@ fn untrusted_reason(error: &ResponseError) -> String {
         | ResponseError::DuplicateNode { .. }
         | ResponseError::UnterminatedNode
         | ResponseError::Unsigned { .. }
-        | ResponseError::Parse(_) => error.to_string(),
+        | ResponseError::Parse(_)
+        | ResponseError::UnknownCertSn { .. }
+        | ResponseError::UntrustedCertificate { .. }
+        | ResponseError::EncryptedWithoutKey => error.to_string(),
+        // The AES error names no content.
+        ResponseError::Decrypt(_) => error.to_string(),
     }
 }
 

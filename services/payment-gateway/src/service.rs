@@ -30,9 +30,9 @@ use common::telemetry::RequestId;
 use payment_proto::v1::payment_gateway_server::PaymentGateway;
 use payment_proto::v1::{
     CloseTradeRequest, CloseTradeResponse, CreatePagePayRequest, CreateWapPayRequest,
-    GetBillDownloadUrlRequest, GetBillDownloadUrlResponse, PayLinkResponse, QueryRefundRequest,
-    QueryRefundResponse, QueryTradeRequest, QueryTradeResponse, RefundRequest, RefundResponse,
-    TradeStatus,
+    GetAlipayCertificateRequest, GetAlipayCertificateResponse, GetBillDownloadUrlRequest,
+    GetBillDownloadUrlResponse, PayLinkResponse, QueryRefundRequest, QueryRefundResponse,
+    QueryTradeRequest, QueryTradeResponse, RefundRequest, RefundResponse, TradeStatus,
 };
 use payment_proto::{REQUEST_ID_METADATA, request_id};
 use tonic::metadata::MetadataValue;
@@ -320,6 +320,9 @@ fn log_failure(problem: &GatewayError) {
             error!(error = %other, "alipay response unusable; not trusted");
         }
         GatewayError::Internal(cause) => error!(%cause, "internal error"),
+        GatewayError::NotCertificateMode => {
+            warn!("certificate asked for, but the gateway is in public-key mode");
+        }
     }
 }
 
@@ -538,6 +541,38 @@ impl PaymentGateway for GatewayService {
                 .await?;
             Ok(GetBillDownloadUrlResponse {
                 bill_download_url: bill.bill_download_url,
+            })
+        })
+        .await
+    }
+
+    async fn get_alipay_certificate(
+        &self,
+        request: Request<GetAlipayCertificateRequest>,
+    ) -> Result<Response<GetAlipayCertificateResponse>, Status> {
+        self.handle("GetAlipayCertificate", request, |input| async move {
+            let sn = input.alipay_cert_sn;
+            let well_formed = sn.len() == 32
+                && sn
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !well_formed {
+                return Err(GatewayError::invalid(
+                    "alipay_cert_sn",
+                    format!("must be 32 lowercase hex digits, got {sn:?}"),
+                ));
+            }
+            if self.client.config().verifier.certificates().is_none() {
+                return Err(GatewayError::NotCertificateMode);
+            }
+            let certificate = self
+                .call_alipay("alipay.open.app.alipaycert.download", Repeat::Safe, || {
+                    self.client.alipay_certificate(&sn)
+                })
+                .await?;
+            Ok(GetAlipayCertificateResponse {
+                alipay_cert_sn: certificate.sn,
+                certificate_pem: certificate.file.to_pem(),
             })
         })
         .await

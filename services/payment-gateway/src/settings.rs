@@ -8,10 +8,12 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use alipay::cert::{AlipayCertificates, CertError, CertSns, RootBundle};
 use alipay::keys::{PrivateKey, PublicKey};
 use alipay::request::{Gateway, RequestSigner};
 use alipay::sign::SignType;
-use alipay::{AlipayConfig, KeyError};
+use alipay::time::{Clock, SystemClock};
+use alipay::{AesKey, AlipayConfig, AlipayVerifier, KeyError};
 use common::config::{ConfigError, Env, ExposeSecret, format_duration};
 
 pub const DEFAULT_BIND_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50051);
@@ -39,7 +41,20 @@ ENVIRONMENT (an empty value counts as unset; durations are written 500ms, 5s, 1m
   ALIPAY_APP_PRIVATE_KEY_FILE  bare base64 (as `payment-gateway keygen` or Alipay's key tool
                              writes it), or a path to a file holding it; set exactly one [required]
   ALIPAY_PUBLIC_KEY          Alipay's public key (\"支付宝公钥\" in the console, NOT your app public
-  ALIPAY_PUBLIC_KEY_FILE       key): SPKI or PKCS#1, PEM or bare base64, or a file; set one [required]
+  ALIPAY_PUBLIC_KEY_FILE       key): SPKI or PKCS#1, PEM or bare base64, or a file; set one
+                                                       [required in public-key mode]
+  ALIPAY_APP_CERT            certificate mode (公钥证书): the app certificate
+  ALIPAY_APP_CERT_FILE         (appCertPublicKey_<APPID>.crt), PEM text or a file; setting it turns
+                             certificate mode on, and then the next two replace ALIPAY_PUBLIC_KEY
+                                                                           [default: none]
+  ALIPAY_PUBLIC_CERT         Alipay's public certificate (alipayCertPublicKey_RSA2.crt), PEM text
+  ALIPAY_PUBLIC_CERT_FILE      or a file                       [required in certificate mode]
+  ALIPAY_ROOT_CERT           Alipay's root bundle (alipayRootCert.crt), PEM text or a file; it
+  ALIPAY_ROOT_CERT_FILE        alone decides which rotated Alipay certificate is trusted
+                                                               [required in certificate mode]
+  ALIPAY_ENCRYPT_KEY         AES key for content encryption (接口内容加密), base64 as the console
+  ALIPAY_ENCRYPT_KEY_FILE      shows it, or a file; setting it turns encrypt_type=AES on for
+                             every server call                             [default: none]
   ALIPAY_GATEWAY             production (https://openapi.alipay.com/gateway.do), sandbox (Alipay's
                              hosted sandbox, https://openapi-sandbox.dl.alipaydev.com/gateway.do),
                              or an http(s) URL ending in /gateway.do
@@ -74,7 +89,14 @@ ENVIRONMENT (an empty value counts as unset; durations are written 500ms, 5s, 1m
 pub struct Settings {
     pub app_id: String,
     pub app_private_key: PrivateKey,
-    pub alipay_public_key: PublicKey,
+    /// How Alipay's answers are verified: its public key, or (certificate mode) its trusted
+    /// certificates, a store shared by every clone of these settings, so a certificate trusted
+    /// on rotation is seen by every call and by `GetAlipayCertificate`.
+    pub alipay: AlipayVerifier,
+    /// Certificate mode: the SNs every request carries.
+    pub cert_sns: Option<CertSns>,
+    /// Content encryption (`encrypt_type=AES`) of server calls.
+    pub encrypt_key: Option<AesKey>,
     pub gateway: Gateway,
     /// Where the pay links the browser follows point, when it differs from `gateway` (a
     /// compose network: the gateway reaches `alipay-sandbox:8090`, the browser `localhost:8090`).
@@ -145,7 +167,9 @@ impl Settings {
         Settings {
             app_id: app_id.into(),
             app_private_key,
-            alipay_public_key,
+            alipay: AlipayVerifier::PublicKey(alipay_public_key),
+            cert_sns: None,
+            encrypt_key: None,
             gateway,
             pay_link_gateway: None,
             sign_type: SignType::Rsa2,
@@ -160,6 +184,23 @@ impl Settings {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             signing_threads: default_signing_threads(),
         }
+    }
+
+    /// Certificate mode from the three PEM texts (app certificate, Alipay's certificate, root
+    /// bundle), each checked now: see [`CertificateTexts::load`].
+    pub fn with_certificates(mut self, texts: &CertificateTexts) -> Result<Self, SettingsError> {
+        let (sns, certificates) = texts
+            .load(&self.app_private_key, SystemClock.now())
+            .map_err(|(variable, error)| SettingsError::Certificate { variable, error })?;
+        self.cert_sns = Some(sns);
+        self.alipay = AlipayVerifier::Certificates(certificates);
+        Ok(self)
+    }
+
+    /// Content encryption of server calls with this AES key.
+    pub fn with_encrypt_key(mut self, key: AesKey) -> Self {
+        self.encrypt_key = Some(key);
+        self
     }
 
     /// The default `notify_url` of pay links.
@@ -253,26 +294,84 @@ impl Settings {
                 )
             })?;
 
-        let public_text = env.text_or_file("ALIPAY_PUBLIC_KEY")?.ok_or_else(|| {
-            ConfigError::new(
-                "ALIPAY_PUBLIC_KEY",
-                "is required but not set (set it, or ALIPAY_PUBLIC_KEY_FILE)",
-            )
-        })?;
-        let alipay_public_key =
-            PublicKey::alipay_key_for(&public_text, &app_private_key).map_err(|error| {
-                let problem = match error {
-                    KeyError::AppKeyConfiguredAsAlipayKey => error.to_string(),
-                    other => format!("is not a usable public key: {other}"),
+        let (alipay, cert_sns) = match env.text_or_file("ALIPAY_APP_CERT")? {
+            Some(app_cert) => {
+                if env.text_or_file("ALIPAY_PUBLIC_KEY")?.is_some() {
+                    return Err(ConfigError::new(
+                        "ALIPAY_PUBLIC_KEY",
+                        "is for public-key mode; ALIPAY_APP_CERT is set, so this is \
+                         certificate mode, where Alipay's key comes from ALIPAY_PUBLIC_CERT \
+                         (unset one of the two)",
+                    ));
+                }
+                let required = |name: &str| -> Result<String, ConfigError> {
+                    env.text_or_file(name)?.ok_or_else(|| {
+                        ConfigError::new(
+                            name,
+                            format!(
+                                "is required in certificate mode (ALIPAY_APP_CERT is set); set \
+                                 it, or {name}_FILE"
+                            ),
+                        )
+                    })
                 };
-                ConfigError::new("ALIPAY_PUBLIC_KEY", problem)
-            })?;
+                let texts = CertificateTexts {
+                    app_cert,
+                    alipay_cert: required("ALIPAY_PUBLIC_CERT")?,
+                    root_cert: required("ALIPAY_ROOT_CERT")?,
+                };
+                let (sns, certificates) = texts
+                    .load(&app_private_key, SystemClock.now())
+                    .map_err(|(variable, error)| ConfigError::new(variable, error.to_string()))?;
+                (AlipayVerifier::Certificates(certificates), Some(sns))
+            }
+            None => {
+                for name in ["ALIPAY_PUBLIC_CERT", "ALIPAY_ROOT_CERT"] {
+                    if env.text_or_file(name)?.is_some() {
+                        return Err(ConfigError::new(
+                            name,
+                            "is set but ALIPAY_APP_CERT is not: certificate mode needs all \
+                             three certificates (set ALIPAY_APP_CERT, or unset this one)",
+                        ));
+                    }
+                }
+                let public_text = env.text_or_file("ALIPAY_PUBLIC_KEY")?.ok_or_else(|| {
+                    ConfigError::new(
+                        "ALIPAY_PUBLIC_KEY",
+                        "is required but not set (set it, or ALIPAY_PUBLIC_KEY_FILE; or set \
+                         ALIPAY_APP_CERT for certificate mode)",
+                    )
+                })?;
+                let key =
+                    PublicKey::alipay_key_for(&public_text, &app_private_key).map_err(|error| {
+                        let problem = match error {
+                            KeyError::AppKeyConfiguredAsAlipayKey => error.to_string(),
+                            other => format!("is not a usable public key: {other}"),
+                        };
+                        ConfigError::new("ALIPAY_PUBLIC_KEY", problem)
+                    })?;
+                (AlipayVerifier::PublicKey(key), None)
+            }
+        };
+        let encrypt_key = match env.secret_or_file("ALIPAY_ENCRYPT_KEY")? {
+            Some(text) => Some(
+                AesKey::from_base64(text.expose_secret())
+                    .map_err(|error| ConfigError::new("ALIPAY_ENCRYPT_KEY", error.to_string()))?,
+            ),
+            None => None,
+        };
 
         let gateway = env
             .optional::<Gateway>("ALIPAY_GATEWAY")?
             .unwrap_or_else(|| Gateway::Custom(DEFAULT_GATEWAY_URL.to_owned()));
         let pay_link_gateway = env.optional::<Gateway>("ALIPAY_PAY_LINK_GATEWAY")?;
         let sign_type = env.or("ALIPAY_SIGN_TYPE", SignType::Rsa2)?;
+        if cert_sns.is_some() && sign_type != SignType::Rsa2 {
+            return Err(ConfigError::new(
+                "ALIPAY_SIGN_TYPE",
+                "must be RSA2 in certificate mode (Alipay's certificates are RSA2 only)",
+            ));
+        }
         let notify_url = optional_url(env, "ALIPAY_NOTIFY_URL")?;
         let return_url = optional_url(env, "ALIPAY_RETURN_URL")?;
         let pay_expiry = env.optional_with("ALIPAY_PAY_EXPIRY", common::config::parse_duration)?;
@@ -317,7 +416,9 @@ impl Settings {
         Ok(Settings {
             app_id,
             app_private_key,
-            alipay_public_key,
+            alipay,
+            cert_sns,
+            encrypt_key,
             gateway,
             pay_link_gateway,
             sign_type,
@@ -336,9 +437,13 @@ impl Settings {
 
     /// Checks what [`Settings::new`] cannot: the keys against each other, the URLs.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.alipay_public_key
-            .ensure_not_app_key(&self.app_private_key)
-            .map_err(SettingsError::AlipayKeyIsAppKey)?;
+        match &self.alipay {
+            AlipayVerifier::PublicKey(key) => key
+                .ensure_not_app_key(&self.app_private_key)
+                .map_err(SettingsError::AlipayKeyIsAppKey)?,
+            // Checked when the certificates were loaded.
+            AlipayVerifier::Certificates(_) => {}
+        }
         for (name, url) in [
             ("notify_url", &self.notify_url),
             ("return_url", &self.return_url),
@@ -362,13 +467,20 @@ impl Settings {
 
     /// The alipay client's view.
     pub fn alipay_config(&self) -> AlipayConfig {
+        let mut signer = RequestSigner::new(
+            self.app_id.clone(),
+            self.app_private_key.clone(),
+            self.sign_type,
+        );
+        if let Some(sns) = &self.cert_sns {
+            signer = signer.with_cert_sns(sns.clone());
+        }
+        if let Some(key) = &self.encrypt_key {
+            signer = signer.with_encryption(key.clone());
+        }
         AlipayConfig {
-            signer: RequestSigner::new(
-                self.app_id.clone(),
-                self.app_private_key.clone(),
-                self.sign_type,
-            ),
-            alipay_public_key: self.alipay_public_key.clone(),
+            signer,
+            verifier: self.alipay.clone(),
             gateway: self.gateway.clone(),
             timeout: self.http_timeout,
             connect_timeout: self.connect_timeout,
@@ -380,7 +492,7 @@ impl Settings {
         format!(
             "app_id={} gateway={} pay_link_gateway={} sign_type={} notify_url={} return_url={} pay_expiry={} \
              http_timeout={} connect_timeout={} retry_attempts={} retry_backoff={} \
-             signing_threads={} app_public_key={} alipay_public_key={}",
+             signing_threads={} app_public_key={} alipay={} encryption={}",
             self.app_id,
             self.gateway.url(),
             self.pay_link_gateway().url(),
@@ -395,8 +507,51 @@ impl Settings {
             format_duration(self.retry.backoff),
             self.signing_threads,
             self.app_private_key.public_key().fingerprint(),
-            self.alipay_public_key.fingerprint(),
+            match &self.alipay {
+                AlipayVerifier::PublicKey(key) => format!("public_key:{}", key.fingerprint()),
+                AlipayVerifier::Certificates(store) => format!(
+                    "certificates:app_cert_sn={},alipay_root_cert_sn={},alipay_cert_sn={}",
+                    self.cert_sns
+                        .as_ref()
+                        .map_or("", |s| s.app_cert_sn.as_str()),
+                    store.root().sn(),
+                    store.sns().join("+")
+                ),
+            },
+            self.encrypt_key
+                .as_ref()
+                .map_or_else(|| "off".to_owned(), |key| format!("AES-{}", key.bits())),
         )
+    }
+}
+
+/// The three certificate files of certificate mode, as PEM text.
+#[derive(Debug, Clone)]
+pub struct CertificateTexts {
+    /// `appCertPublicKey_<APPID>.crt` (`ALIPAY_APP_CERT`).
+    pub app_cert: String,
+    /// `alipayCertPublicKey_RSA2.crt` (`ALIPAY_PUBLIC_CERT`).
+    pub alipay_cert: String,
+    /// `alipayRootCert.crt` (`ALIPAY_ROOT_CERT`).
+    pub root_cert: String,
+}
+
+impl CertificateTexts {
+    /// Parses and checks all three at `now`: the root bundle has an RSA root; the app
+    /// certificate is an app certificate for `app_key`, chains to the bundle and is valid; the
+    /// Alipay certificate is Alipay's (not the app's), chains and is valid. The error names the
+    /// variable whose file is wrong.
+    pub fn load(
+        &self,
+        app_key: &PrivateKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(CertSns, AlipayCertificates), (&'static str, CertError)> {
+        let root = RootBundle::from_pem(&self.root_cert).map_err(|e| ("ALIPAY_ROOT_CERT", e))?;
+        let sns = CertSns::load(&self.app_cert, &root, app_key, now)
+            .map_err(|e| ("ALIPAY_APP_CERT", e))?;
+        let certificates = AlipayCertificates::new(&self.alipay_cert, root, Some(app_key), now)
+            .map_err(|e| ("ALIPAY_PUBLIC_CERT", e))?;
+        Ok((sns, certificates))
     }
 }
 
@@ -416,6 +571,11 @@ pub enum SettingsError {
     Url { name: &'static str, url: String },
     #[error("ALIPAY_GATEWAY (or ALIPAY_PAY_LINK_GATEWAY) {0:?} must be an http(s) URL")]
     Gateway(String),
+    #[error("{variable}: {error}")]
+    Certificate {
+        variable: &'static str,
+        error: CertError,
+    },
 }
 
 fn is_gateway_url(url: &str) -> bool {
@@ -469,6 +629,82 @@ mod tests {
             pairs.push((name, value));
         }
         Env::from_pairs(pairs)
+    }
+
+    const PKI_APP_PRIVATE: &str =
+        include_str!("../../../crates/alipay/tests/vectors/keys/pki_app_private.pem");
+    const APP_CERT: &str = include_str!(
+        "../../../crates/alipay/tests/vectors/certs/appCertPublicKey_2021004100000001.crt"
+    );
+    const ALIPAY_CERT: &str =
+        include_str!("../../../crates/alipay/tests/vectors/certs/alipayCertPublicKey_RSA2.crt");
+    const ROOT_CERT: &str =
+        include_str!("../../../crates/alipay/tests/vectors/certs/alipayRootCert.crt");
+    const AES_KEY: &str = include_str!("../../../crates/alipay/tests/vectors/keys/aes_128_key.b64");
+
+    /// Certificate mode with the vectors' TEST-ONLY PKI, `extra` replacing or adding variables
+    /// (an empty value unsets one).
+    fn cert_env(extra: &[(&str, &str)]) -> Env {
+        let mut pairs = vec![
+            ("ALIPAY_APP_ID", "2021004100000001"),
+            ("ALIPAY_APP_PRIVATE_KEY", PKI_APP_PRIVATE),
+            ("ALIPAY_APP_CERT", APP_CERT),
+            ("ALIPAY_PUBLIC_CERT", ALIPAY_CERT),
+            ("ALIPAY_ROOT_CERT", ROOT_CERT),
+        ];
+        for (name, value) in extra {
+            pairs.retain(|(n, _)| n != name);
+            pairs.push((name, value));
+        }
+        Env::from_pairs(pairs)
+    }
+
+    fn cert_error(extra: &[(&str, &str)]) -> String {
+        Settings::from_env(&cert_env(extra))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn certificate_mode_loads_and_names_every_mistake() {
+        let settings = Settings::from_env(&cert_env(&[("ALIPAY_ENCRYPT_KEY", AES_KEY)])).unwrap();
+        let sns = settings.cert_sns.clone().unwrap();
+        assert_eq!(sns.app_cert_sn, "7db319eb17de042c3cc035e87122e887");
+        assert!(settings.alipay.certificates().is_some());
+        assert_eq!(settings.encrypt_key.as_ref().map(AesKey::bits), Some(128));
+        let summary = settings.summary();
+        assert!(
+            summary.contains("AES-128") && !summary.contains("LLML"),
+            "{summary}"
+        );
+
+        let swapped = cert_error(&[("ALIPAY_PUBLIC_CERT", APP_CERT)]);
+        assert!(swapped.contains("ALIPAY_PUBLIC_CERT"), "{swapped}");
+        assert!(swapped.contains("this is the app certificate"), "{swapped}");
+        let reversed = cert_error(&[("ALIPAY_APP_CERT", ALIPAY_CERT)]);
+        assert!(reversed.contains("ALIPAY_APP_CERT"), "{reversed}");
+        assert!(
+            reversed.contains("this is Alipay's public certificate"),
+            "{reversed}"
+        );
+        let other_key = cert_error(&[("ALIPAY_APP_PRIVATE_KEY", APP_PRIVATE)]);
+        assert!(
+            other_key.contains("does not match the app certificate"),
+            "{other_key}"
+        );
+        let both = cert_error(&[("ALIPAY_PUBLIC_KEY", ALIPAY_PUBLIC)]);
+        assert!(both.contains("ALIPAY_PUBLIC_KEY"), "{both}");
+        let no_root = cert_error(&[("ALIPAY_ROOT_CERT", "")]);
+        assert!(no_root.contains("ALIPAY_ROOT_CERT"), "{no_root}");
+        let rsa1 = cert_error(&[("ALIPAY_SIGN_TYPE", "RSA")]);
+        assert!(rsa1.contains("ALIPAY_SIGN_TYPE"), "{rsa1}");
+        let bad_aes = cert_error(&[("ALIPAY_ENCRYPT_KEY", "AAAA")]);
+        assert!(bad_aes.contains("ALIPAY_ENCRYPT_KEY") && bad_aes.contains("16 bytes"));
+        // Certificate variables without ALIPAY_APP_CERT are a half-done switch.
+        let half = Settings::from_env(&env(&[("ALIPAY_ROOT_CERT", ROOT_CERT)]))
+            .unwrap_err()
+            .to_string();
+        assert!(half.contains("ALIPAY_ROOT_CERT"), "{half}");
     }
 
     #[test]
@@ -720,6 +956,14 @@ mod tests {
             "SHUTDOWN_TIMEOUT",
             "SIGNING_THREADS",
             "RUST_LOG",
+            "ALIPAY_APP_CERT",
+            "ALIPAY_APP_CERT_FILE",
+            "ALIPAY_PUBLIC_CERT",
+            "ALIPAY_PUBLIC_CERT_FILE",
+            "ALIPAY_ROOT_CERT",
+            "ALIPAY_ROOT_CERT_FILE",
+            "ALIPAY_ENCRYPT_KEY",
+            "ALIPAY_ENCRYPT_KEY_FILE",
         ] {
             assert!(ENVIRONMENT_HELP.contains(variable), "{variable}");
         }

@@ -20,12 +20,28 @@ pub fn handle(sandbox: &Sandbox, request: &Authenticated) -> Result<Node, Refusa
         Method::TradeRefund => refund(sandbox, request),
         Method::RefundQuery => refund_query(sandbox, request),
         Method::BillDownloadUrl => bill::download_url(sandbox, request),
+        Method::CertDownload => cert_download(sandbox, request),
         // Page-jump methods never reach here: the gateway answers them with HTML.
         Method::PagePay | Method::WapPay => Err(Refusal::invalid(
             "isv.invalid-method",
             "页面跳转类接口不能以服务端方式调用",
         )),
     }
+}
+
+/// `alipay.open.app.alipaycert.download`: `alipay_cert_content` is the base64 of the
+/// certificate file's PEM, as Alipay hands it out.
+fn cert_download(sandbox: &Sandbox, request: &Authenticated) -> Result<Node, Refusal> {
+    use base64::Engine;
+    let sn = request.biz.required("alipay_cert_sn")?;
+    let certificate = sandbox
+        .pki
+        .as_ref()
+        .and_then(|pki| pki.issued(&sn))
+        .ok_or_else(|| Refusal::business("CERT_NOT_EXIST", "证书不存在"))?;
+    let content =
+        base64::engine::general_purpose::STANDARD.encode(certificate.file.to_pem().as_bytes());
+    Ok(Node::success().field("alipay_cert_content", content))
 }
 
 fn query(sandbox: &Sandbox, request: &Authenticated) -> Result<Node, Refusal> {

@@ -40,6 +40,7 @@ pub async fn gateway(
                     signed: None,
                 },
                 None,
+                "",
             );
         }
     };
@@ -47,6 +48,11 @@ pub async fn gateway(
         .iter()
         .find(|(k, _)| k == "method")
         .and_then(|(_, v)| Method::parse(v));
+    let app_id = pairs
+        .iter()
+        .find(|(k, _)| k == "app_id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let is_server_api = named_method.is_some_and(|m| m.page_jump().is_none());
     let plan = is_server_api.then(|| lock(&sandbox.faults).plan_api_call());
     if plan.is_some_and(|p| p.fail_5xx) {
@@ -62,7 +68,7 @@ pub async fn gateway(
             .body("<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>");
     }
     let response = match request::authenticate(pairs, &sandbox) {
-        Err(failure) => answer_failure(&sandbox, failure, named_method),
+        Err(failure) => answer_failure(&sandbox, failure, named_method, &app_id),
         Ok(authenticated) => match authenticated.method.page_jump() {
             Some(product) => {
                 let outcome = pages::page_pay(&sandbox, &authenticated, product);
@@ -79,11 +85,16 @@ pub async fn gateway(
                     Ok(node) => node,
                     Err(refusal) => refusal.node(),
                 };
+                let encrypt = authenticated
+                    .encrypt_key_for_answer()
+                    .filter(|_| authenticated.encrypted);
                 answer_node(
                     &sandbox,
                     authenticated.method,
                     &node,
                     Some(authenticated.sign_type),
+                    &authenticated.app.app_id,
+                    encrypt,
                 )
             }
         },
@@ -103,6 +114,7 @@ fn answer_failure(
     sandbox: &Sandbox,
     failure: Failure,
     named_method: Option<Method>,
+    app_id: &str,
 ) -> HttpResponse {
     tracing::info!(
         method = named_method.map(|m| m.name()),
@@ -122,7 +134,8 @@ fn answer_failure(
     }
     let node = failure.refusal.node();
     match failure.method {
-        Some(method) => answer_node(sandbox, method, &node, failure.signed),
+        // A refusal is never encrypted: the gateway may not have been able to decrypt at all.
+        Some(method) => answer_node(sandbox, method, &node, failure.signed, app_id, None),
         None => {
             sandbox
                 .metrics
@@ -132,12 +145,15 @@ fn answer_failure(
     }
 }
 
-/// The JSON answer: signed when the caller was authenticated.
+/// The JSON answer: signed when the caller was authenticated (in certificate mode with the
+/// current Alipay certificate, naming it), encrypted when the request was.
 fn answer_node(
     sandbox: &Sandbox,
     method: Method,
     node: &Node,
     signed: Option<alipay::SignType>,
+    app_id: &str,
+    encrypt: Option<&alipay::AesKey>,
 ) -> HttpResponse {
     let node_key = alipay::response::node_key(method.name());
     let text = node.to_json();
@@ -146,7 +162,8 @@ fn answer_node(
         .gateway_request(method.name(), node.sub_code().unwrap_or(node.code()));
     let body = match signed {
         None => unsigned_body(&node_key, &text),
-        Some(sign_type) => match sandbox.signer.response_body(&node_key, &text, sign_type) {
+        Some(sign_type) => match signed_body(sandbox, app_id, &node_key, &text, sign_type, encrypt)
+        {
             Ok(body) => body,
             Err(error) => {
                 tracing::error!(%error, "signing a response failed");
@@ -155,6 +172,25 @@ fn answer_node(
         },
     };
     json(body)
+}
+
+/// Signs an answer for `app_id` with the key that signs for it now.
+fn signed_body(
+    sandbox: &Sandbox,
+    app_id: &str,
+    node_key: &str,
+    text: &str,
+    sign_type: alipay::SignType,
+    encrypt: Option<&alipay::AesKey>,
+) -> Result<String, alipay::sign::SignError> {
+    let (signer, alipay_cert_sn) = sandbox.signer_for(app_id);
+    signer.response_body_with(
+        node_key,
+        text,
+        sign_type,
+        alipay_cert_sn.as_deref(),
+        encrypt,
+    )
 }
 
 fn json(body: String) -> HttpResponse {

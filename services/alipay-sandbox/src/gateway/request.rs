@@ -32,6 +32,8 @@ pub enum Method {
     TradeRefund,
     RefundQuery,
     BillDownloadUrl,
+    /// `alipay.open.app.alipaycert.download`: an Alipay certificate by SN (certificate mode).
+    CertDownload,
 }
 
 impl Method {
@@ -44,6 +46,7 @@ impl Method {
             "alipay.trade.refund" => Method::TradeRefund,
             "alipay.trade.fastpay.refund.query" => Method::RefundQuery,
             "alipay.data.dataservice.bill.downloadurl.query" => Method::BillDownloadUrl,
+            "alipay.open.app.alipaycert.download" => Method::CertDownload,
             _ => return None,
         })
     }
@@ -57,6 +60,7 @@ impl Method {
             Method::TradeRefund => "alipay.trade.refund",
             Method::RefundQuery => "alipay.trade.fastpay.refund.query",
             Method::BillDownloadUrl => "alipay.data.dataservice.bill.downloadurl.query",
+            Method::CertDownload => "alipay.open.app.alipaycert.download",
         }
     }
 
@@ -70,7 +74,8 @@ impl Method {
             | Method::TradeClose
             | Method::TradeRefund
             | Method::RefundQuery
-            | Method::BillDownloadUrl => None,
+            | Method::BillDownloadUrl
+            | Method::CertDownload => None,
         }
     }
 }
@@ -159,9 +164,16 @@ pub struct Authenticated {
     /// Every parameter but `sign`, decoded once.
     pub params: BTreeMap<String, String>,
     pub biz: Biz,
+    /// The request came with `encrypt_type=AES`: its answer is encrypted too.
+    pub encrypted: bool,
 }
 
 impl Authenticated {
+    /// The app's AES key, for encrypting the answer.
+    pub fn encrypt_key_for_answer(&self) -> Option<&alipay::AesKey> {
+        self.app.encrypt_key.as_ref()
+    }
+
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .get(name)
@@ -301,6 +313,24 @@ pub fn authenticate(
         }
     }
 
+    check_cert_sns(&app, &params, sandbox).map_err(&fail)?;
+    let encrypted = match get("encrypt_type") {
+        None => false,
+        Some("AES") if app.encrypt_key.is_some() => true,
+        Some("AES") => {
+            return Err(fail(Refusal::invalid(
+                "isv.invalid-encrypt-type",
+                "应用未设置接口内容加密方式（沙箱：注册应用时未给 AES 密钥）",
+            )));
+        }
+        Some(_) => {
+            return Err(fail(Refusal::invalid(
+                "isv.invalid-encrypt-type",
+                "无效的加密类型，目前只支持AES",
+            )));
+        }
+    };
+
     let content = sign::request_content(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     verify_signature(&app, sign_type, &content, signature).map_err(&fail)?;
 
@@ -311,8 +341,22 @@ pub fn authenticate(
         method: Some(method),
         signed: Some(sign_type),
     };
-    let biz =
-        Biz::parse(params.get("biz_content").map(String::as_str)).map_err(authenticated_fail)?;
+    // Encrypt-then-sign: the signature covered the ciphertext; now open it.
+    let plain = match (encrypted, &app.encrypt_key, params.get("biz_content")) {
+        (true, Some(key), Some(sealed)) => Some(key.decrypt(sealed).map_err(|_| {
+            authenticated_fail(Refusal::invalid(
+                "isv.decryption-error-not-valid-encrypt-key",
+                "解密出错, 未知错误",
+            ))
+        })?),
+        _ => None,
+    };
+    let biz = Biz::parse(
+        plain
+            .as_deref()
+            .or(params.get("biz_content").map(String::as_str)),
+    )
+    .map_err(authenticated_fail)?;
     Ok(Authenticated {
         app,
         method,
@@ -320,7 +364,53 @@ pub fn authenticate(
         charset,
         params,
         biz,
+        encrypted,
     })
+}
+
+/// Certificate mode: the request must name the app certificate and the root bundle Alipay
+/// knows, as Alipay's gateway demands (`isv.missing-app-cert-sn`, …).
+fn check_cert_sns(
+    app: &AppRegistration,
+    params: &BTreeMap<String, String>,
+    sandbox: &Sandbox,
+) -> Result<(), Refusal> {
+    let Some(expected_app_sn) = &app.app_cert_sn else {
+        return Ok(());
+    };
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    match get("app_cert_sn") {
+        None => {
+            return Err(Refusal::missing(
+                "isv.missing-app-cert-sn",
+                "缺少应用公钥证书序列号",
+            ));
+        }
+        Some(sn) if sn != expected_app_sn => {
+            return Err(Refusal::invalid(
+                "isv.invalid-app-cert-sn",
+                "应用公钥证书序列号不匹配",
+            ));
+        }
+        Some(_) => {}
+    }
+    let root_sn = sandbox.pki.as_ref().map(|pki| pki.root_sn());
+    match get("alipay_root_cert_sn") {
+        None => Err(Refusal::missing(
+            "isv.missing-alipay-root-cert-sn",
+            "缺少支付宝根证书序列号",
+        )),
+        Some(sn) if Some(sn) != root_sn => Err(Refusal::invalid(
+            "isv.invalid-alipay-root-cert-sn",
+            "支付宝根证书序列号不匹配",
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 fn check_timestamp(

@@ -114,7 +114,7 @@ impl TestApp {
     pub fn client_with_timeout(&self, timeout: Duration) -> AlipayClient {
         AlipayClient::new(AlipayConfig {
             signer: self.signer.clone(),
-            alipay_public_key: self.alipay_public_key.clone(),
+            verifier: self.alipay_public_key.clone().into(),
             gateway: self.gateway(),
             timeout,
             connect_timeout: Duration::from_secs(2),

@@ -122,6 +122,8 @@ pub struct TestConfig {
     pub declare_queue: bool,
     pub notify_path: Option<String>,
     pub amqp_channels: usize,
+    /// More variables (certificate mode, AES); `ALIPAY_PUBLIC_CERT` here replaces the key.
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Default for TestConfig {
@@ -137,6 +139,7 @@ impl Default for TestConfig {
             declare_queue: true,
             notify_path: None,
             amqp_channels: 1,
+            extra_env: Vec::new(),
         }
     }
 }
@@ -195,10 +198,16 @@ pub async fn spawn_app(config: TestConfig) -> TestApp {
         ("HTTP_WORKERS".to_owned(), "2".to_owned()),
         ("SHUTDOWN_TIMEOUT".to_owned(), "10s".to_owned()),
     ];
+    let cert_mode = config
+        .extra_env
+        .iter()
+        .any(|(name, _)| name.starts_with("ALIPAY_PUBLIC_CERT"));
     match &config.public_key_pem {
+        _ if cert_mode => {}
         Some(pem) => pairs.push(("ALIPAY_PUBLIC_KEY".to_owned(), pem.clone())),
         None => pairs.push(("ALIPAY_PUBLIC_KEY_FILE".to_owned(), key_path)),
     }
+    pairs.extend(config.extra_env.iter().cloned());
     if let Some(seller_id) = &config.seller_id {
         pairs.push(("ALIPAY_SELLER_ID".to_owned(), seller_id.clone()));
     }

@@ -4,6 +4,7 @@
 // Test support code: a setup step that fails must fail the test, loudly and at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod certificate_mode;
 mod command_line;
 mod helpers;
 mod notify;

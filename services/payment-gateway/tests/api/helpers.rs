@@ -109,7 +109,7 @@ pub async fn spawn_behind_proxy(
     spawn_gateway(settings, sandbox, Some(proxy)).await
 }
 
-async fn spawn_gateway(
+pub async fn spawn_gateway(
     settings: Settings,
     sandbox: RunningSandbox,
     proxy: Option<Proxy>,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod certificate_mode;
 mod command_line;
 mod helpers;
 mod operations;

@@ -99,7 +99,7 @@ async fn reflection_lists_the_services_and_describes_the_gateway() {
     )
     .unwrap();
     assert_eq!(file.package(), "payment.v1");
-    assert_eq!(file.service[0].method.len(), 7);
+    assert_eq!(file.service[0].method.len(), 8);
 }
 
 #[tokio::test]

@@ -1,0 +1,309 @@
+//! Certificate mode and AES through the real gateway and the sandbox: requests carry both SNs,
+//! answers are verified with the certificate they name and decrypted, a rotation mid-run is
+//! followed (download, chain check, cache), and a forged certificate offered through rotation
+//! is refused with DATA_LOSS, every time. TEST-ONLY PKI: the alipay crate's vectors.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use alipay::AesKey;
+use alipay::keys::PrivateKey;
+use alipay_sandbox::AppRegistration;
+use alipay_sandbox::pki::{AlipayCertificate, PkiSettings};
+use payment_gateway::Settings;
+use payment_gateway::settings::CertificateTexts;
+use payment_proto::v1::{GetAlipayCertificateRequest, QueryTradeRequest, TradeStatus};
+use tonic::Code;
+
+use crate::helpers::*;
+
+const CERT_APP_ID: &str = "2021004100000001";
+const CERT_SELLER_ID: &str = "2088000000000001";
+
+fn vector(relative: &str) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors");
+    std::fs::read_to_string(root.join(relative)).unwrap()
+}
+
+fn pki_key(name: &str) -> PrivateKey {
+    PrivateKey::from_text(&vector(&format!("keys/pki_{name}_private.pem"))).unwrap()
+}
+
+fn aes_key() -> AesKey {
+    AesKey::from_base64(&vector("keys/aes_128_key.b64")).unwrap()
+}
+
+/// Alipay's certificates in rotation order: the current one, then `next`.
+fn pki(next: &[(&str, &str)]) -> PkiSettings {
+    let mut certificates = vec![
+        AlipayCertificate::new(
+            &vector("certs/alipayCertPublicKey_RSA2.crt"),
+            pki_key("alipay"),
+        )
+        .unwrap(),
+    ];
+    for (file, key) in next {
+        certificates.push(AlipayCertificate::new(&vector(file), pki_key(key)).unwrap());
+    }
+    PkiSettings {
+        root_bundle_pem: vector("certs/alipayRootCert.crt"),
+        certificates,
+    }
+}
+
+/// A sandbox with one app in certificate mode (and AES when `aes`).
+fn cert_sandbox(next: &[(&str, &str)], aes: Option<AesKey>) -> alipay_sandbox::RunningSandbox {
+    let mut app = AppRegistration::new(CERT_APP_ID, pki_key("app").public_key(), CERT_SELLER_ID)
+        .with_certificate(&vector("certs/appCertPublicKey_2021004100000001.crt"))
+        .unwrap();
+    if let Some(key) = aes {
+        app = app.with_encrypt_key(key);
+    }
+    let settings = alipay_sandbox::Settings::new(alipay_key())
+        .with_app(app)
+        .with_pki(pki(next))
+        .with_time_scale(0.0001);
+    alipay_sandbox::Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap())
+        .unwrap()
+        .spawn()
+}
+
+fn cert_settings(gateway_url: &str, aes: Option<AesKey>) -> Settings {
+    let texts = CertificateTexts {
+        app_cert: vector("certs/appCertPublicKey_2021004100000001.crt"),
+        alipay_cert: vector("certs/alipayCertPublicKey_RSA2.crt"),
+        root_cert: vector("certs/alipayRootCert.crt"),
+    };
+    // The public key given here is replaced by the certificates.
+    let mut settings = settings(gateway_url);
+    settings.app_id = CERT_APP_ID.into();
+    settings.app_private_key = pki_key("app");
+    let settings = settings.with_certificates(&texts).unwrap();
+    match aes {
+        Some(key) => settings.with_encrypt_key(key),
+        None => settings,
+    }
+}
+
+async fn spawn_cert(next: &[(&str, &str)], aes: bool) -> TestApp {
+    let aes = aes.then(aes_key);
+    let sandbox = cert_sandbox(next, aes.clone());
+    let settings = cert_settings(&sandbox.gateway_url(), aes);
+    spawn_gateway(settings, sandbox, None).await
+}
+
+fn query(out_trade_no: &str) -> QueryTradeRequest {
+    QueryTradeRequest {
+        out_trade_no: out_trade_no.into(),
+        trade_no: String::new(),
+    }
+}
+
+impl TestApp {
+    async fn rotate(&self) -> String {
+        let answer: serde_json::Value = self
+            .http
+            .post(format!(
+                "{}/sandbox/alipay-cert/rotate",
+                self.sandbox.base_url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["alipay_cert_sn"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn pay_links_carry_both_sns_and_answers_verify_with_the_named_certificate() {
+    let app = spawn_cert(&[], true).await;
+
+    let out_trade_no = order_no("CERT");
+    let link = app
+        .client
+        .create_page_pay(REQUEST_ID, page_pay(&out_trade_no, "88.88"))
+        .await
+        .unwrap();
+    assert!(
+        link.url
+            .contains("app_cert_sn=7db319eb17de042c3cc035e87122e887"),
+        "{}",
+        link.url
+    );
+    assert!(link.url.contains(
+        "alipay_root_cert_sn=a7df8120442a398a39acccca14e67eda_b1df98fc2374272b83023b69c26cd08c"
+    ));
+    // The pay link is not encrypted (see the alipay crate's PagePay), the server calls are.
+    assert!(!link.url.contains("encrypt_type"));
+    let paid = app.paid_trade("12.34").await;
+
+    let answer = app
+        .client
+        .query_trade(REQUEST_ID, query(&paid))
+        .await
+        .unwrap();
+
+    assert_eq!(answer.trade_status(), TradeStatus::TradeSuccess);
+    assert_eq!(answer.total_amount, "12.34");
+}
+
+#[tokio::test]
+async fn a_gateway_with_another_aes_key_is_refused_by_alipay_in_plain() {
+    // The sandbox holds the vectors' AES-128 key; this gateway encrypts with the AES-256 one.
+    let sandbox = cert_sandbox(&[], Some(aes_key()));
+    let other = AesKey::from_base64(&vector("keys/aes_256_key.b64")).unwrap();
+    let settings = cert_settings(&sandbox.gateway_url(), Some(other));
+    let app = spawn_gateway(settings, sandbox, None).await;
+
+    let refused = app
+        .client
+        .query_trade(REQUEST_ID, query("ANY_1"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let detail = payment_proto::alipay_error_detail(&refused).unwrap();
+    assert_eq!(
+        detail.sub_code,
+        "isv.decryption-error-not-valid-encrypt-key"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_mid_run_is_followed_and_the_new_certificate_served() {
+    let app = spawn_cert(
+        &[(
+            "certs/alipayCertPublicKey_RSA2_rotated.crt",
+            "alipay_rotated",
+        )],
+        true,
+    )
+    .await;
+    let before = app.paid_trade("1.00").await;
+    app.client
+        .query_trade(REQUEST_ID, query(&before))
+        .await
+        .unwrap();
+
+    let new_sn = app.rotate().await;
+    let after = app.paid_trade("2.00").await;
+
+    // A burst of answers signed with the new certificate, which the gateway downloads once,
+    // checks and then trusts.
+    let queries = (0..8).map(|i| {
+        let (out_trade_no, amount) = if i % 2 == 0 {
+            (&before, "1.00")
+        } else {
+            (&after, "2.00")
+        };
+        let client = app.client.clone();
+        async move {
+            let answer = client
+                .query_trade(REQUEST_ID, query(out_trade_no))
+                .await
+                .unwrap();
+            assert_eq!(answer.total_amount, amount);
+        }
+    });
+    futures_util::future::join_all(queries).await;
+    let sandbox_metrics = app
+        .http
+        .get(format!("{}/metrics", app.sandbox.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let downloads: Vec<&str> = sandbox_metrics
+        .lines()
+        .filter(|l| l.contains("alipay.open.app.alipaycert.download"))
+        .collect();
+    assert_eq!(downloads.len(), 1, "{downloads:?}");
+    assert!(downloads[0].ends_with(" 1"), "one download: {downloads:?}");
+    let served = app
+        .client
+        .get_alipay_certificate(
+            REQUEST_ID,
+            GetAlipayCertificateRequest {
+                alipay_cert_sn: new_sn.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(served.alipay_cert_sn, new_sn);
+    let file = alipay::CertificateFile::from_pem(&served.certificate_pem).unwrap();
+    assert_eq!(file.sn(), new_sn);
+    // The RPC is counted as an Alipay call of that method (here answered from the cache).
+    let metrics = app.metrics().await;
+    assert!(metrics.contains("alipay.open.app.alipaycert.download"));
+}
+
+#[tokio::test]
+async fn a_forged_certificate_offered_through_rotation_is_refused_every_time() {
+    let app = spawn_cert(
+        &[(
+            "certs/negative/alipayCertPublicKey_forged_signature.crt",
+            "alipay_forged",
+        )],
+        false,
+    )
+    .await;
+    let paid = app.paid_trade("3.00").await;
+    let forged_sn = app.rotate().await;
+
+    for _ in 0..2 {
+        let refused = app
+            .client
+            .query_trade(REQUEST_ID, query(&paid))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::DataLoss, "{refused:?}");
+        assert!(
+            refused.message().contains(&forged_sn),
+            "{}",
+            refused.message()
+        );
+    }
+    let refused = app
+        .client
+        .get_alipay_certificate(
+            REQUEST_ID,
+            GetAlipayCertificateRequest {
+                alipay_cert_sn: forged_sn,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::DataLoss);
+}
+
+#[tokio::test]
+async fn the_certificate_rpc_is_refused_in_public_key_mode() {
+    let app = spawn().await;
+    let refused = app
+        .client
+        .get_alipay_certificate(
+            REQUEST_ID,
+            GetAlipayCertificateRequest {
+                alipay_cert_sn: "0123456789abcdef0123456789abcdef".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let refused = app
+        .client
+        .get_alipay_certificate(
+            REQUEST_ID,
+            GetAlipayCertificateRequest {
+                alipay_cert_sn: "../etc".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+}
