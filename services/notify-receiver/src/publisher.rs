@@ -132,18 +132,48 @@ impl Publisher {
         event: &PaymentEventV1,
         request_id: &str,
     ) -> Result<(), NotifyError> {
-        let live = self
-            .shared
-            .live
-            .load_full()
-            .ok_or(NotifyError::BrokerUnavailable)?;
-        let started = Instant::now();
-        let publish = amqp::publish_event(
+        let live = self.live()?;
+        self.confirmed(amqp::publish_event(
             live.channel(),
             &self.shared.topology,
             event,
             Some(request_id),
-        );
+        ))
+        .await
+    }
+
+    /// Publishes a hint that an order should be asked about now (see
+    /// [`common::events::SyncRequestV1`]), confirmed like an event.
+    pub async fn publish_sync_request(
+        &self,
+        request: &common::events::SyncRequestV1,
+        request_id: &str,
+    ) -> Result<(), NotifyError> {
+        let live = self.live()?;
+        self.confirmed(amqp::publish_sync_request(
+            live.channel(),
+            &self.shared.topology,
+            request,
+            Some(request_id),
+        ))
+        .await
+    }
+
+    /// The channels in use now, or 503 when the broker is away.
+    fn live(&self) -> Result<Arc<Live>, NotifyError> {
+        self.shared
+            .live
+            .load_full()
+            .ok_or(NotifyError::BrokerUnavailable)
+    }
+
+    /// Waits for a publish's confirm, at most the configured timeout; a broker error or a
+    /// timeout tells the supervisor to look at the connection.
+    async fn confirmed(
+        &self,
+        publish: impl Future<Output = Result<(), PublishError>>,
+    ) -> Result<(), NotifyError> {
+        let started = Instant::now();
         match tokio::time::timeout(self.shared.confirm_timeout, publish).await {
             Ok(Ok(())) => {
                 self.shared.metrics.confirmed_after(started.elapsed());
@@ -162,30 +192,6 @@ impl Publisher {
                 self.shared.trouble.notify_one();
                 Err(NotifyError::ConfirmTimeout(self.shared.confirm_timeout))
             }
-        }
-    }
-
-    /// Publishes a hint that an order should be asked about now (see
-    /// [`common::events::SyncRequestV1`]), confirmed like an event.
-    pub async fn publish_sync_request(
-        &self,
-        request: &common::events::SyncRequestV1,
-        request_id: &str,
-    ) -> Result<(), NotifyError> {
-        let live = self
-            .shared
-            .live
-            .load_full()
-            .ok_or(NotifyError::BrokerUnavailable)?;
-        let publish = amqp::publish_sync_request(
-            live.channel(),
-            &self.shared.topology,
-            request,
-            Some(request_id),
-        );
-        match tokio::time::timeout(self.shared.confirm_timeout, publish).await {
-            Ok(result) => result.map_err(NotifyError::from),
-            Err(_elapsed) => Err(NotifyError::ConfirmTimeout(self.shared.confirm_timeout)),
         }
     }
 
