@@ -26,6 +26,7 @@ pub mod request;
 pub mod response;
 pub mod sign;
 pub mod time;
+pub mod v3;
 
 pub use client::{AlipayClient, AlipayConfig, ClientError, TradeLookup};
 pub use keys::{KeyError, PrivateKey, PublicKey};

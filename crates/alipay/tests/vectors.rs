@@ -73,6 +73,13 @@ fn the_copy_matches_the_shared_vectors_when_present() {
         "return.json",
         "response.json",
         "keys/keys.json",
+        "v3.json",
+        "keys/pki_app_private.pem",
+        "keys/pki_app_public.pem",
+        "keys/pki_alipay_private.pem",
+        "keys/pki_alipay_public.pem",
+        "keys/pki_alipay_rotated_private.pem",
+        "keys/pki_alipay_rotated_public.pem",
     ] {
         assert_eq!(
             std::fs::read(shared.join(file)).unwrap(),
