@@ -368,7 +368,10 @@ impl V3Client {
                 })
             }
             Ok(()) => Ok(VerifiedV3Response { status, body }),
-            Err(reason) if is_error => {
+            // No signature at all on a refusal: Alipay's answer to a caller it could not
+            // authenticate. A refusal carrying a signature that fails is a forgery or a
+            // mangled answer, like any other (below).
+            Err(reason @ ResponseVerifyError::MissingHeader("alipay-signature")) if is_error => {
                 let code = serde_json::from_str::<ErrorBody>(&body)
                     .ok()
                     .map(|e| e.code);
