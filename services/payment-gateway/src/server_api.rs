@@ -68,6 +68,7 @@ impl ServerApi {
     /// The v2 client is built anyway (pay links need its signer); v3 adds its own client on the
     /// same key, Alipay public key and gateway host.
     pub fn new(settings: &Settings, v2: &AlipayClient) -> Result<Self, ClientError> {
+        tracing::info!(api_version = %settings.api_version, "alipay server calls");
         Ok(match settings.api_version {
             ApiVersion::V2 => ServerApi::V2(v2.clone()),
             ApiVersion::V3 => ServerApi::V3(V3Client::new(V3Config {
@@ -133,6 +134,35 @@ impl ServerApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use common::config::Env;
+
+    const APP_PRIVATE: &str =
+        include_str!("../../../crates/alipay/tests/vectors/keys/app_private_pkcs1.pem");
+    const ALIPAY_PUBLIC: &str =
+        include_str!("../../../crates/alipay/tests/vectors/keys/alipay_public.pem");
+
+    fn from_env(extra: &[(&'static str, &'static str)]) -> Result<Settings, String> {
+        let mut pairs = vec![
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_APP_PRIVATE_KEY", APP_PRIVATE),
+            ("ALIPAY_PUBLIC_KEY", ALIPAY_PUBLIC),
+        ];
+        pairs.extend_from_slice(extra);
+        Settings::from_env(&Env::from_pairs(pairs)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn alipay_api_version_is_read_and_checked() {
+        assert_eq!(from_env(&[]).unwrap().api_version, ApiVersion::V2);
+        let v3 = from_env(&[("ALIPAY_API_VERSION", "v3")]).unwrap();
+        assert_eq!(v3.api_version, ApiVersion::V3);
+        let bogus = from_env(&[("ALIPAY_API_VERSION", "v4")]).unwrap_err();
+        assert!(bogus.contains("ALIPAY_API_VERSION"), "{bogus}");
+        let sha1 =
+            from_env(&[("ALIPAY_API_VERSION", "v3"), ("ALIPAY_SIGN_TYPE", "RSA")]).unwrap_err();
+        assert!(sha1.contains("RSA2"), "{sha1}");
+    }
 
     #[test]
     fn versions_parse_loosely_and_refuse_the_rest() {

@@ -732,6 +732,7 @@ mod tests {
             "ALIPAY_GATEWAY",
             "ALIPAY_PAY_LINK_GATEWAY",
             "ALIPAY_SIGN_TYPE",
+            "ALIPAY_API_VERSION",
             "ALIPAY_NOTIFY_URL",
             "ALIPAY_RETURN_URL",
             "ALIPAY_PAY_EXPIRY",
