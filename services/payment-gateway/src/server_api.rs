@@ -79,6 +79,8 @@ impl ServerApi {
                 timeout: settings.http_timeout,
                 connect_timeout: settings.connect_timeout,
                 app_auth_token: None,
+                // Public-key mode; certificate mode sets it with the app certificate's SN.
+                alipay_root_cert_sn: None,
             })?),
         })
     }

@@ -170,6 +170,9 @@ pub struct V3Config {
     pub connect_timeout: Duration,
     /// `alipay-app-auth-token` for a service provider calling on a merchant's behalf.
     pub app_auth_token: Option<String>,
+    /// Certificate mode: the SN of Alipay's root bundle, sent as `alipay-root-cert-sn` (not
+    /// signed; Alipay uses it to choose which certificate to sign with).
+    pub alipay_root_cert_sn: Option<String>,
 }
 
 /// The v3 base URL of a v2 gateway: the same host, without `/gateway.do`.
@@ -324,6 +327,9 @@ impl V3Client {
         .header("alipay-request-id", signed.request_id);
         if let Some(token) = &self.config.app_auth_token {
             builder = builder.header("alipay-app-auth-token", token);
+        }
+        if let Some(sn) = &self.config.alipay_root_cert_sn {
+            builder = builder.header("alipay-root-cert-sn", sn);
         }
         let response = builder
             .send()
