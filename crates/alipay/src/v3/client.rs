@@ -331,6 +331,7 @@ impl V3Client {
         if let Some(sn) = &self.config.alipay_root_cert_sn {
             builder = builder.header("alipay-root-cert-sn", sn);
         }
+        let started = std::time::Instant::now();
         let response = builder
             .send()
             .await
@@ -341,6 +342,12 @@ impl V3Client {
             .bytes()
             .await
             .map_err(|e| V3Error::Unavailable(describe(&e)))?;
+        tracing::debug!(
+            path = request.path,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "alipay v3 call answered"
+        );
         if status >= 500 {
             return Err(V3Error::Unavailable(format!(
                 "alipay answered HTTP {status}"
