@@ -342,17 +342,17 @@ impl V3Client {
             .bytes()
             .await
             .map_err(|e| V3Error::Unavailable(describe(&e)))?;
+        if status >= 500 {
+            return Err(V3Error::Unavailable(format!(
+                "alipay answered HTTP {status}"
+            )));
+        }
         tracing::debug!(
             path = request.path,
             status,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "alipay v3 call answered"
         );
-        if status >= 500 {
-            return Err(V3Error::Unavailable(format!(
-                "alipay answered HTTP {status}"
-            )));
-        }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let body = String::from_utf8(bytes.to_vec());
         let verified = match &body {

@@ -1,4 +1,4 @@
-//! The gateway's pay link, input, server API, resilience and operations tests of `tests/api`, run again with
+//! The gateway's pay link, input, server API and resilience tests of `tests/api`, run again with
 //! `ALIPAY_API_VERSION=v3` against the sandbox's OpenAPI v3 endpoints (all seven RPCs, every
 //! error mapping; pay links stay v2 whatever the setting), plus what only v3 has (`v3_only`): the sandbox refusing a bad signature, a stale
 //! timestamp, a reused nonce and an unknown app, and the payment flow over v3.
@@ -15,8 +15,6 @@ mod bad_input;
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
-#[path = "../api/operations.rs"]
-mod operations;
 #[path = "../api/pay_links.rs"]
 mod pay_links;
 #[path = "../api/resilience.rs"]
