@@ -1,4 +1,4 @@
-//! The gateway's pay link, input, server API and resilience tests of `tests/api`, run again with
+//! The gateway's pay link, input, server API, resilience and operations tests of `tests/api`, run again with
 //! `ALIPAY_API_VERSION=v3` against the sandbox's OpenAPI v3 endpoints (all seven RPCs, every
 //! error mapping; pay links stay v2 whatever the setting), plus what only v3 has (`v3_only`): the sandbox refusing a bad signature, a stale
 //! timestamp, a reused nonce and an unknown app, and the payment flow over v3.
@@ -21,4 +21,9 @@ mod pay_links;
 mod resilience;
 #[path = "../api/server_apis.rs"]
 mod server_apis;
+// Its log-capture test sets a thread-local subscriber: run it as the project does, one process
+// per test (`cargo nextest`); under plain `cargo test`'s shared process it can catch a line
+// without its span while other tests run beside it (seen only in this binary).
+#[path = "../api/operations.rs"]
+mod operations;
 mod v3_only;
