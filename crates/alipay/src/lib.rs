@@ -32,6 +32,7 @@ pub mod request;
 pub mod response;
 pub mod sign;
 pub mod time;
+pub mod v3;
 pub mod verifier;
 
 pub use aes::{AesError, AesKey};

@@ -31,6 +31,7 @@ pub mod startup;
 mod state;
 mod test_api;
 mod trade;
+mod v3;
 
 #[cfg(test)]
 mod fidelity;

@@ -129,9 +129,13 @@ impl Application {
         let shutdown = CancellationToken::new();
         let data = web::Data::from(Arc::clone(&sandbox));
         let test_api = settings.test_api;
+        // OpenAPI v3's replay guard: one nonce table for every worker of this sandbox.
+        let v3_nonces = web::Data::new(crate::v3::NonceStore::default());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(v3_nonces.clone())
+                .configure(crate::v3::routes)
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .wrap(from_fn(request_context))
                 .route("/gateway.do", web::get().to(gateway::gateway))

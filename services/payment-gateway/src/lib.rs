@@ -16,11 +16,13 @@ pub mod error;
 pub mod http;
 pub mod keygen;
 pub mod metrics;
+pub mod server_api;
 pub mod service;
 pub mod settings;
 pub mod signing;
 pub mod startup;
 
 pub use error::GatewayError;
+pub use server_api::ApiVersion;
 pub use settings::{RetryPolicy, Settings};
 pub use startup::{Application, RunError, RunningGateway, StartupError};

@@ -41,6 +41,7 @@ use tracing::{Instrument, debug, error, info, warn};
 
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
+use crate::server_api::ServerApi;
 use crate::settings::{RetryPolicy, Settings};
 use crate::signing::{PayRequest, SigningPool};
 
@@ -48,6 +49,8 @@ use crate::signing::{PayRequest, SigningPool};
 #[derive(Debug, Clone)]
 pub struct GatewayService {
     client: AlipayClient,
+    /// The server calls, in the protocol `ALIPAY_API_VERSION` chose.
+    server: ServerApi,
     /// Where pay links point (the browser's way to Alipay).
     gateway: Gateway,
     notify_url: Option<String>,
@@ -72,8 +75,10 @@ impl GatewayService {
         metrics: Metrics,
         signing: SigningPool,
     ) -> Result<Self, ClientError> {
+        let client = AlipayClient::new(settings.alipay_config())?;
         Ok(GatewayService {
-            client: AlipayClient::new(settings.alipay_config())?,
+            server: ServerApi::new(settings, &client)?,
+            client,
             gateway: settings.pay_link_gateway().clone(),
             notify_url: settings.notify_url.clone(),
             return_url: settings.return_url.clone(),
@@ -388,7 +393,7 @@ impl PaymentGateway for GatewayService {
             })?;
             let lookup = self
                 .call_alipay("alipay.trade.query", Repeat::Safe, || {
-                    self.client.query(&query)
+                    self.server.query(&query)
                 })
                 .await?;
             Ok(match lookup {
@@ -431,7 +436,7 @@ impl PaymentGateway for GatewayService {
             })?;
             let closed = self
                 .call_alipay("alipay.trade.close", Repeat::Never, || {
-                    self.client.close(&close)
+                    self.server.close(&close)
                 })
                 .await?;
             Ok(match closed {
@@ -467,7 +472,7 @@ impl PaymentGateway for GatewayService {
             // Every attempt carries the same out_request_no: Alipay refunds it at most once.
             let (result, node) = self
                 .call_alipay("alipay.trade.refund", Repeat::Safe, || {
-                    self.client.refund(&refund)
+                    self.server.refund(&refund)
                 })
                 .await?;
             info!(
@@ -498,7 +503,7 @@ impl PaymentGateway for GatewayService {
             })?;
             let (result, node) = self
                 .call_alipay("alipay.trade.fastpay.refund.query", Repeat::Safe, || {
-                    self.client.refund_query(&query)
+                    self.server.refund_query(&query)
                 })
                 .await?;
             Ok(QueryRefundResponse {
@@ -536,7 +541,7 @@ impl PaymentGateway for GatewayService {
                 .call_alipay(
                     "alipay.data.dataservice.bill.downloadurl.query",
                     Repeat::Safe,
-                    || self.client.bill_download_url(&query),
+                    || self.server.bill_download_url(&query),
                 )
                 .await?;
             Ok(GetBillDownloadUrlResponse {

@@ -16,6 +16,8 @@ use alipay::time::{Clock, SystemClock};
 use alipay::{AesKey, AlipayConfig, AlipayVerifier, KeyError};
 use common::config::{ConfigError, Env, ExposeSecret, format_duration};
 
+use crate::server_api::ApiVersion;
+
 pub const DEFAULT_BIND_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50051);
 pub const DEFAULT_METRICS_ADDR: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9090);
@@ -65,6 +67,10 @@ ENVIRONMENT (an empty value counts as unset; durations are written 500ms, 5s, 1m
                              service (e.g. localhost vs a compose service name); same forms as
                              ALIPAY_GATEWAY                          [default: ALIPAY_GATEWAY]
   ALIPAY_SIGN_TYPE           RSA2 (SHA256withRSA) or RSA (SHA1withRSA, legacy)    [default: RSA2]
+  ALIPAY_API_VERSION         protocol of the server calls (query, close, refund, refund query,
+                             bill URL): v2 (gateway.do) or v3 (OpenAPI v3, /v3/... on the same
+                             host; needs ALIPAY_SIGN_TYPE=RSA2); pay links are always v2
+                                                                              [default: v2]
   ALIPAY_NOTIFY_URL          default notify_url of pay links (a call may override it) [default: none]
   ALIPAY_RETURN_URL          default return_url of pay links (a call may override it) [default: none]
   ALIPAY_PAY_EXPIRY          pay links without a time_expire expire this long after signing
@@ -102,6 +108,8 @@ pub struct Settings {
     /// compose network: the gateway reaches `alipay-sandbox:8090`, the browser `localhost:8090`).
     pub pay_link_gateway: Option<Gateway>,
     pub sign_type: SignType,
+    /// The protocol of the server calls; pay links are v2 whatever this says.
+    pub api_version: ApiVersion,
     pub notify_url: Option<String>,
     pub return_url: Option<String>,
     /// Added to "now" for pay links that carry no `time_expire`; `None` leaves it to Alipay.
@@ -173,6 +181,7 @@ impl Settings {
             gateway,
             pay_link_gateway: None,
             sign_type: SignType::Rsa2,
+            api_version: ApiVersion::V2,
             notify_url: None,
             return_url: None,
             pay_expiry: None,
@@ -226,6 +235,12 @@ impl Settings {
     /// The gateway pay links point at.
     pub fn pay_link_gateway(&self) -> &Gateway {
         self.pay_link_gateway.as_ref().unwrap_or(&self.gateway)
+    }
+
+    /// The protocol of the server calls.
+    pub fn with_api_version(mut self, api_version: ApiVersion) -> Self {
+        self.api_version = api_version;
+        self
     }
 
     pub fn with_sign_type(mut self, sign_type: SignType) -> Self {
@@ -372,6 +387,14 @@ impl Settings {
                 "must be RSA2 in certificate mode (Alipay's certificates are RSA2 only)",
             ));
         }
+        let api_version = env.or("ALIPAY_API_VERSION", ApiVersion::V2)?;
+        if api_version == ApiVersion::V3 && sign_type != SignType::Rsa2 {
+            // v3 signs SHA256withRSA only; an app still on RSA (SHA-1) cannot use it.
+            return Err(ConfigError::new(
+                "ALIPAY_API_VERSION",
+                "v3 needs ALIPAY_SIGN_TYPE=RSA2 (OpenAPI v3 has no SHA1withRSA)",
+            ));
+        }
         let notify_url = optional_url(env, "ALIPAY_NOTIFY_URL")?;
         let return_url = optional_url(env, "ALIPAY_RETURN_URL")?;
         let pay_expiry = env.optional_with("ALIPAY_PAY_EXPIRY", common::config::parse_duration)?;
@@ -422,6 +445,7 @@ impl Settings {
             gateway,
             pay_link_gateway,
             sign_type,
+            api_version,
             notify_url,
             return_url,
             pay_expiry,
@@ -944,6 +968,7 @@ mod tests {
             "ALIPAY_GATEWAY",
             "ALIPAY_PAY_LINK_GATEWAY",
             "ALIPAY_SIGN_TYPE",
+            "ALIPAY_API_VERSION",
             "ALIPAY_NOTIFY_URL",
             "ALIPAY_RETURN_URL",
             "ALIPAY_PAY_EXPIRY",

@@ -63,6 +63,8 @@ pub struct SystemConfig {
     pub sandbox_time_scale: f64,
     /// More environment variables for the order service, over the harness's own.
     pub order_env: Vec<(&'static str, String)>,
+    /// The protocol of the gateway's server calls (`ALIPAY_API_VERSION`).
+    pub api_version: payment_gateway::ApiVersion,
 }
 
 impl Default for SystemConfig {
@@ -71,6 +73,7 @@ impl Default for SystemConfig {
             sweep_interval: "0s",
             sandbox_time_scale: 0.001,
             order_env: Vec::new(),
+            api_version: payment_gateway::ApiVersion::V2,
         }
     }
 }
@@ -269,7 +272,8 @@ impl System {
                 sandbox.gateway_url(),
             )
             .with_notify_url(notify_url.clone())
-            .with_return_url(format!("http://127.0.0.1:{order_port}/pay/success")),
+            .with_return_url(format!("http://127.0.0.1:{order_port}/pay/success"))
+            .with_api_version(config.api_version),
             TcpListener::bind("127.0.0.1:0").unwrap(),
             None,
         )

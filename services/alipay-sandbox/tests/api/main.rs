@@ -10,4 +10,5 @@ mod helpers;
 mod page_pay;
 mod server_apis;
 mod test_api;
+mod v3;
 mod vectors;

@@ -39,6 +39,7 @@ fn help_lists_every_variable_and_the_keygen_command() {
         "ALIPAY_GATEWAY",
         "ALIPAY_PAY_LINK_GATEWAY",
         "ALIPAY_SIGN_TYPE",
+        "ALIPAY_API_VERSION",
         "ALIPAY_NOTIFY_URL",
         "ALIPAY_RETURN_URL",
         "ALIPAY_PAY_EXPIRY",

@@ -63,9 +63,11 @@ pub fn local_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
-/// Settings for the gateway against `gateway_url`, fast retries, short timeouts.
+/// Settings for the gateway against `gateway_url`, fast retries, short timeouts, in the
+/// test binary's protocol (`crate::API_VERSION`: the v3 binary runs these same tests over v3).
 pub fn settings(gateway_url: &str) -> Settings {
     Settings::new(APP_ID, app_key(), alipay_public_key(), gateway_url)
+        .with_api_version(crate::API_VERSION)
         .with_notify_url("http://127.0.0.1:9/alipay/notify")
         .with_return_url("http://127.0.0.1:9/order/success/")
         .with_retry(RetryPolicy {
@@ -258,7 +260,8 @@ pub enum ProxyMode {
     Hold,
 }
 
-/// A one-request-per-connection HTTP/1.1 proxy in front of the sandbox's `gateway.do`.
+/// A one-request-per-connection HTTP/1.1 proxy in front of the sandbox: `gateway.do` (v2) and
+/// `/v3/...` alike (method, target, body and the headers that matter are passed on both ways).
 pub struct Proxy {
     port: u16,
     /// Notified when a request arrived.
@@ -288,7 +291,7 @@ impl Proxy {
                     let upstream = upstream.clone();
                     let upstream_client = upstream_client.clone();
                     tokio::spawn(async move {
-                        let Some(body) = read_request_body(&mut stream).await else {
+                        let Some(request) = read_request(&mut stream).await else {
                             return;
                         };
                         requests.fetch_add(1, Ordering::SeqCst);
@@ -296,28 +299,36 @@ impl Proxy {
                         if mode == ProxyMode::Hold {
                             release.notified().await;
                         }
-                        let answer = upstream_client
-                            .post(&upstream)
-                            .header(
-                                "content-type",
-                                "application/x-www-form-urlencoded;charset=utf-8",
-                            )
-                            .body(body)
-                            .send()
-                            .await
-                            .unwrap()
-                            .text()
-                            .await
-                            .unwrap();
+                        let base = upstream.strip_suffix("/gateway.do").unwrap_or(&upstream);
+                        let method =
+                            reqwest::Method::from_bytes(request.method.as_bytes()).unwrap();
+                        let mut forward =
+                            upstream_client.request(method, format!("{base}{}", request.target));
+                        for (name, value) in &request.headers {
+                            forward = forward.header(name, value);
+                        }
+                        let response = forward.body(request.body).send().await.unwrap();
+                        let status = response.status();
+                        let mut head = format!(
+                            "HTTP/1.1 {} {}\r\n",
+                            status.as_u16(),
+                            status.canonical_reason().unwrap_or("")
+                        );
+                        for (name, value) in response.headers() {
+                            let name = name.as_str();
+                            if name == "content-type" || name.starts_with("alipay-") {
+                                head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+                            }
+                        }
+                        let answer = response.text().await.unwrap();
                         let answer = match mode {
                             ProxyMode::Tamper => tamper(&answer),
                             ProxyMode::Hold => answer,
                         };
-                        let head = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: text/html;charset=utf-8\r\n\
-                             content-length: {}\r\nconnection: close\r\n\r\n",
+                        head.push_str(&format!(
+                            "content-length: {}\r\nconnection: close\r\n\r\n",
                             answer.len()
-                        );
+                        ));
                         let _ = stream.write_all(head.as_bytes()).await;
                         let _ = stream.write_all(answer.as_bytes()).await;
                         let _ = stream.shutdown().await;
@@ -351,14 +362,29 @@ impl Drop for Proxy {
     }
 }
 
-/// Changes the first `"msg":"` value by one character: still valid JSON, still carrying its
-/// signature, but no longer what Alipay signed.
+/// Changes the first `"msg":"` value (v2) or `"message":"` value (a v3 error body) by one
+/// character: still valid JSON, still carrying its signature, but no longer what Alipay signed.
 pub fn tamper(answer: &str) -> String {
-    answer.replacen("\"msg\":\"", "\"msg\":\"X", 1)
+    for field in ["\"msg\":\"", "\"message\":\""] {
+        if answer.contains(field) {
+            return answer.replacen(field, &format!("{field}X"), 1);
+        }
+    }
+    answer.replacen("\":\"", "\":\"X", 1)
 }
 
-/// Reads one HTTP/1.1 request (headers, then `content-length` bytes) and returns its body.
-async fn read_request_body(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+/// One request as the proxy received it.
+struct ProxiedRequest {
+    method: String,
+    /// Path and query exactly as received (v3 signs them as sent).
+    target: String,
+    /// Headers passed on: the ones either protocol reads.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Reads one HTTP/1.1 request: request line, headers, then `content-length` bytes.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<ProxiedRequest> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
     let header_end = loop {
@@ -371,12 +397,28 @@ async fn read_request_body(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>
             break at + 4;
         }
     };
-    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
+    let mut lines = head.lines();
+    let mut request_line = lines.next()?.split(' ');
+    let (method, target) = (
+        request_line.next()?.to_owned(),
+        request_line.next()?.to_owned(),
+    );
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        if name == "content-length" {
+            length = value.parse().ok()?;
+        } else if matches!(name.as_str(), "content-type" | "authorization" | "accept")
+            || name.starts_with("alipay-")
+        {
+            headers.push((name, value));
+        }
+    }
     while buffer.len() < header_end + length {
         let read = stream.read(&mut chunk).await.ok()?;
         if read == 0 {
@@ -384,5 +426,10 @@ async fn read_request_body(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>
         }
         buffer.extend_from_slice(&chunk[..read]);
     }
-    Some(buffer[header_end..header_end + length].to_vec())
+    Some(ProxiedRequest {
+        method,
+        target,
+        headers,
+        body: buffer[header_end..header_end + length].to_vec(),
+    })
 }
