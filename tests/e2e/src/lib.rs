@@ -32,6 +32,9 @@ use tokio_util::sync::CancellationToken;
 
 pub const APP_ID: &str = "2021000000000001";
 pub const SELLER_ID: &str = "2088102177846880";
+/// The app of the TEST-ONLY certificate-mode PKI in the alipay crate's vectors.
+pub const CERT_APP_ID: &str = "2021004100000001";
+pub const CERT_SELLER_ID: &str = "2088000000000001";
 const JWT_SECRET: &str = "e2e-tests-secret-of-at-least-32-bytes!!";
 /// How long [`System::eventually`] waits before failing a test.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -46,7 +49,16 @@ fn postgres_base() -> String {
 }
 
 fn keys_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors/keys")
+    vectors_dir().join("keys")
+}
+
+/// The alipay crate's TEST-ONLY vectors (keys, the certificate-mode PKI, AES keys).
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors")
+}
+
+fn vector_text(relative: &str) -> String {
+    std::fs::read_to_string(vectors_dir().join(relative)).unwrap()
 }
 
 /// A TEST-ONLY key from the alipay crate's vectors.
@@ -65,6 +77,9 @@ pub struct SystemConfig {
     pub order_env: Vec<(&'static str, String)>,
     /// The protocol of the gateway's server calls (`ALIPAY_API_VERSION`).
     pub api_version: payment_gateway::ApiVersion,
+    /// Certificate mode (公钥证书) with AES content encryption on every part, on the alipay
+    /// crate's TEST-ONLY PKI (app [`CERT_APP_ID`]).
+    pub certificate_mode: bool,
 }
 
 impl Default for SystemConfig {
@@ -74,6 +89,7 @@ impl Default for SystemConfig {
             sandbox_time_scale: 0.001,
             order_env: Vec::new(),
             api_version: payment_gateway::ApiVersion::V2,
+            certificate_mode: false,
         }
     }
 }
@@ -152,6 +168,9 @@ impl OrderInstance {
 
 pub struct System {
     pub id: String,
+    /// Our app at Alipay: [`APP_ID`], or [`CERT_APP_ID`] in certificate mode.
+    pub app_id: &'static str,
+    pub seller_id: &'static str,
     pub http: reqwest::Client,
     pub sandbox: RunningSandbox,
     pub topology: Topology,
@@ -219,36 +238,117 @@ impl System {
             .unwrap();
         let database_url = format!("{}/{database}", postgres_base());
 
-        // Alipay, played by the sandbox, which knows our app's public key.
-        let app_key = private_key("app_private_pkcs8.pem");
-        let sandbox = alipay_sandbox::Application::build(
+        let (app_id, seller_id) = if config.certificate_mode {
+            (CERT_APP_ID, CERT_SELLER_ID)
+        } else {
+            (APP_ID, SELLER_ID)
+        };
+        let pki_key = |name: &str| private_key(&format!("pki_{name}_private.pem"));
+        let aes = alipay::AesKey::from_base64(&vector_text("keys/aes_128_key.b64")).unwrap();
+
+        // Alipay, played by the sandbox, which knows our app's public key (and, in certificate
+        // mode, its certificate, Alipay's PKI and the AES key).
+        let app_key = if config.certificate_mode {
+            pki_key("app")
+        } else {
+            private_key("app_private_pkcs8.pem")
+        };
+        let mut registration = AppRegistration::new(app_id, app_key.public_key(), seller_id);
+        let mut sandbox_settings =
             alipay_sandbox::Settings::new(private_key("alipay_private_pkcs8.pem"))
-                .with_app(AppRegistration::new(
-                    APP_ID,
-                    app_key.public_key(),
-                    SELLER_ID,
-                ))
-                .with_time_scale(config.sandbox_time_scale),
+                .with_time_scale(config.sandbox_time_scale);
+        if config.certificate_mode {
+            registration = registration
+                .with_certificate(&vector_text("certs/appCertPublicKey_2021004100000001.crt"))
+                .unwrap()
+                .with_encrypt_key(aes.clone());
+            sandbox_settings = sandbox_settings.with_pki(alipay_sandbox::pki::PkiSettings {
+                root_bundle_pem: vector_text("certs/alipayRootCert.crt"),
+                certificates: vec![
+                    alipay_sandbox::pki::AlipayCertificate::new(
+                        &vector_text("certs/alipayCertPublicKey_RSA2.crt"),
+                        pki_key("alipay"),
+                    )
+                    .unwrap(),
+                    alipay_sandbox::pki::AlipayCertificate::new(
+                        &vector_text("certs/alipayCertPublicKey_RSA2_rotated.crt"),
+                        pki_key("alipay_rotated"),
+                    )
+                    .unwrap(),
+                ],
+            });
+        }
+        let sandbox = alipay_sandbox::Application::build(
+            sandbox_settings.with_app(registration),
             TcpListener::bind("127.0.0.1:0").unwrap(),
         )
         .unwrap()
         .spawn();
         let alipay_public_key: PublicKey = sandbox.alipay_public_key().clone();
 
-        // notify-receiver, publishing under our prefix.
+        // The receiver's port first: the gateway hands its URL to Alipay.
         let notify_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let notify_port = notify_listener.local_addr().unwrap().port();
-        let notify_settings = notify_receiver::Settings::from_env(&Env::from_pairs([
+        let notify_url = format!("http://127.0.0.1:{notify_port}/alipay/notify");
+
+        // The order service's port first: the gateway hands its return URL to Alipay.
+        let order_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let order_port = order_listener.local_addr().unwrap().port();
+
+        let mut gateway_settings = payment_gateway::Settings::new(
+            app_id,
+            app_key,
+            alipay_public_key.clone(),
+            sandbox.gateway_url(),
+        )
+        .with_notify_url(notify_url.clone())
+        .with_return_url(format!("http://127.0.0.1:{order_port}/pay/success"))
+        .with_api_version(config.api_version);
+        if config.certificate_mode {
+            gateway_settings = gateway_settings
+                .with_certificates(&payment_gateway::settings::CertificateTexts {
+                    app_cert: vector_text("certs/appCertPublicKey_2021004100000001.crt"),
+                    alipay_cert: vector_text("certs/alipayCertPublicKey_RSA2.crt"),
+                    root_cert: vector_text("certs/alipayRootCert.crt"),
+                })
+                .unwrap()
+                .with_encrypt_key(aes);
+        }
+        let gateway = payment_gateway::Application::build(
+            gateway_settings,
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .spawn();
+
+        // notify-receiver, publishing under our prefix. In certificate mode it holds Alipay's
+        // certificate and the root bundle, and asks the gateway for a rotated certificate.
+        let mut notify_env = vec![
             ("BIND_ADDR", "127.0.0.1:0".to_owned()),
             ("AMQP_URL", amqp_url()),
             ("AMQP_EXCHANGE", format!("{prefix}payments")),
-            ("ALIPAY_APP_ID", APP_ID.to_owned()),
-            ("ALIPAY_PUBLIC_KEY", alipay_public_key.to_pem()),
-            ("ALIPAY_SELLER_ID", SELLER_ID.to_owned()),
+            ("ALIPAY_APP_ID", app_id.to_owned()),
+            ("ALIPAY_SELLER_ID", seller_id.to_owned()),
             ("HTTP_WORKERS", "2".to_owned()),
             ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
-        ]))
-        .unwrap();
+        ];
+        if config.certificate_mode {
+            let path = |relative: &str| vectors_dir().join(relative).display().to_string();
+            notify_env.extend([
+                (
+                    "ALIPAY_PUBLIC_CERT_FILE",
+                    path("certs/alipayCertPublicKey_RSA2.crt"),
+                ),
+                ("ALIPAY_ROOT_CERT_FILE", path("certs/alipayRootCert.crt")),
+                ("PAYMENT_GATEWAY_URL", gateway.url()),
+            ]);
+        } else {
+            notify_env.push(("ALIPAY_PUBLIC_KEY", alipay_public_key.to_pem()));
+        }
+        let notify_settings =
+            notify_receiver::Settings::from_env(&Env::from_pairs(notify_env)).unwrap();
         let notify_shutdown = CancellationToken::new();
         let notify = notify_receiver::Application::build_with_listener(
             notify_settings,
@@ -258,28 +358,6 @@ impl System {
         .await
         .unwrap();
         let notify_server = tokio::spawn(notify.run_until_stopped());
-        let notify_url = format!("http://127.0.0.1:{notify_port}/alipay/notify");
-
-        // The order service's port first: the gateway hands its return URL to Alipay.
-        let order_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let order_port = order_listener.local_addr().unwrap().port();
-
-        let gateway = payment_gateway::Application::build(
-            payment_gateway::Settings::new(
-                APP_ID,
-                app_key,
-                alipay_public_key,
-                sandbox.gateway_url(),
-            )
-            .with_notify_url(notify_url.clone())
-            .with_return_url(format!("http://127.0.0.1:{order_port}/pay/success"))
-            .with_api_version(config.api_version),
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-            None,
-        )
-        .await
-        .unwrap()
-        .spawn();
 
         let mut order_env = vec![
             ("BIND_ADDR", "127.0.0.1:0".to_owned()),
@@ -289,7 +367,7 @@ impl System {
             ("AMQP_PREFIX", prefix.clone()),
             ("PAYMENT_GATEWAY_URL", gateway.url()),
             ("JWT_SECRET", JWT_SECRET.to_owned()),
-            ("ALIPAY_APP_ID", APP_ID.to_owned()),
+            ("ALIPAY_APP_ID", app_id.to_owned()),
             ("ORDER_TTL", "15m".to_owned()),
             ("EXPIRY_SWEEP_INTERVAL", config.sweep_interval.to_owned()),
             ("SUCCESS_QUERY_INTERVAL", "1s".to_owned()),
@@ -307,6 +385,8 @@ impl System {
         Self {
             topology: Topology::with_prefix(&prefix),
             id,
+            app_id,
+            seller_id,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -392,7 +472,7 @@ impl System {
             .pred_opt()
             .unwrap();
         let settings = order::reconcile::ReconcileSettings {
-            seller_id: Some(SELLER_ID.to_owned()),
+            seller_id: Some(self.seller_id.to_owned()),
             ..self.order_settings.reconcile.clone()
         };
         order::reconcile::run_day(&self.order().state, &settings, yesterday, "test", true)

@@ -202,3 +202,54 @@ async fn a_notification_that_does_not_verify_makes_the_order_service_ask_alipay_
     assert_eq!(system.dead_letters().await, 0);
     system.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_mode_with_aes_pays_refunds_and_survives_a_rotation_through_every_service() {
+    // Arrange: every part in certificate mode with AES content encryption (TEST-ONLY PKI).
+    let system = System::start_with(SystemConfig {
+        certificate_mode: true,
+        ..SystemConfig::default()
+    })
+    .await;
+    let before = system.buy(BUYER).await;
+
+    // Act 1: a payment notified and a refund answered under Alipay's first certificate.
+    system.pay(&before).await;
+    system.wait_until_paid(BUYER, &before).await;
+    let refund = system.refund(&before, "10.00").await;
+
+    // Act 2: Alipay rotates its certificate; the next payment's notification and every answer
+    // carry the new SN, which the gateway downloads, checks against the root and trusts, and the
+    // receiver gets from the gateway and checks against its own root.
+    let after = system.buy("buyer-2").await;
+    let rotated = system
+        .http
+        .post(format!(
+            "{}/sandbox/alipay-cert/rotate",
+            system.sandbox.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(rotated.status().is_success());
+    system.pay(&after).await;
+
+    // Assert
+    assert_eq!(refund, 201);
+    system.wait_until_paid("buyer-2", &after).await;
+    let order = system.order_of(BUYER, &before).await;
+    assert_eq!(order["status"], 4, "{order}");
+    assert_eq!(order["refunded_amount"], "10.00");
+    for out_trade_no in [&before, &after] {
+        let trade = system.trade(out_trade_no).await;
+        assert!(
+            attempts(&trade)
+                .iter()
+                .all(|attempt| attempt["http_status"] == 200),
+            "every notification verified at once: {trade}"
+        );
+    }
+    assert_eq!(system.payment_events(&after).await, 1);
+    assert_eq!(system.dead_letters().await, 0);
+    system.shut_down().await;
+}
