@@ -113,11 +113,12 @@ async fn handle(
             error_response(401, &refusal.sub_code, &refusal.sub_msg)
         }
         Ok(app) => {
+            let app_id = app.app_id.clone();
             let node = answer(&sandbox, &request, &body, app, method);
             sandbox
                 .metrics
                 .gateway_request(label, node.sub_code().unwrap_or(node.code()));
-            signed_response(&sandbox, &node)
+            signed_response(&sandbox, &node, &app_id)
         }
     };
     if !plan.delay.is_zero() {
@@ -271,8 +272,9 @@ fn status_of(node: &Node) -> u16 {
     }
 }
 
-/// The node as a signed v3 response.
-fn signed_response(sandbox: &Sandbox, node: &Node) -> HttpResponse {
+/// The node as a signed v3 response: for an app in certificate mode, signed with the current
+/// Alipay certificate's key and naming it in `alipay-sn`, as on v2.
+fn signed_response(sandbox: &Sandbox, node: &Node, app_id: &str) -> HttpResponse {
     let mut fields: Map<String, Value> = serde_json::from_str(&node.to_json()).unwrap_or_default();
     let (status, body) = if node.code() == "10000" {
         fields.remove("code");
@@ -291,7 +293,8 @@ fn signed_response(sandbox: &Sandbox, node: &Node) -> HttpResponse {
     let timestamp = sandbox.now().timestamp_millis().to_string();
     let nonce = uuid::Uuid::new_v4().to_string();
     let content = v3sign::response_content(&timestamp, &nonce, &body);
-    let signature = match sandbox.signer.sign_text(&content, SignType::Rsa2) {
+    let (signer, alipay_sn) = sandbox.signer_for(app_id);
+    let signature = match signer.sign_text(&content, SignType::Rsa2) {
         Ok(signature) => signature,
         Err(error) => {
             tracing::error!(%error, "signing a v3 response failed");
@@ -305,6 +308,9 @@ fn signed_response(sandbox: &Sandbox, node: &Node) -> HttpResponse {
         .insert_header(("alipay-timestamp", timestamp))
         .insert_header(("alipay-nonce", nonce))
         .insert_header(("alipay-signature", signature));
+    if let Some(sn) = alipay_sn {
+        response.insert_header(("alipay-sn", sn));
+    }
     response.body(body)
 }
 

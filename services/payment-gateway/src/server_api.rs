@@ -59,9 +59,10 @@ impl FromStr for ApiVersion {
 
 /// The server-call client of the configured protocol.
 #[derive(Debug, Clone)]
+/// Both boxed: each client is a few hundred bytes, and the gateway holds one.
 pub enum ServerApi {
-    V2(AlipayClient),
-    V3(V3Client),
+    V2(Box<AlipayClient>),
+    V3(Box<V3Client>),
 }
 
 impl ServerApi {
@@ -70,7 +71,7 @@ impl ServerApi {
     pub fn new(settings: &Settings, v2: &AlipayClient) -> Result<Self, ClientError> {
         tracing::info!(api_version = %settings.api_version, "alipay server calls");
         Ok(match settings.api_version {
-            ApiVersion::V2 => ServerApi::V2(v2.clone()),
+            ApiVersion::V2 => ServerApi::V2(Box::new(v2.clone())),
             ApiVersion::V3 => {
                 let mut signer =
                     V3Signer::new(settings.app_id.clone(), settings.app_private_key.clone())
@@ -78,7 +79,7 @@ impl ServerApi {
                 if let Some(sns) = &settings.cert_sns {
                     signer = signer.with_app_cert_sn(sns.app_cert_sn.clone());
                 }
-                ServerApi::V3(V3Client::new(V3Config {
+                ServerApi::V3(Box::new(V3Client::new(V3Config {
                     signer,
                     // The same store as v2's: certificates trusted on rotation count here too.
                     alipay_keys: Arc::new(settings.alipay.clone()),
@@ -90,7 +91,9 @@ impl ServerApi {
                         .cert_sns
                         .as_ref()
                         .map(|sns| sns.alipay_root_cert_sn.clone()),
-                })?)
+                    // Rotation downloads go through v2's method, into the same store.
+                    rotation: settings.cert_sns.as_ref().map(|_| v2.clone()),
+                })?))
             }
         })
     }

@@ -173,6 +173,12 @@ pub struct V3Config {
     /// Certificate mode: the SN of Alipay's root bundle, sent as `alipay-root-cert-sn` (not
     /// signed; Alipay uses it to choose which certificate to sign with).
     pub alipay_root_cert_sn: Option<String>,
+    /// Certificate mode: the v2 client whose [`AlipayClient::alipay_certificate`] downloads a
+    /// certificate Alipay rotated to and trusts it only once it chains to the root bundle. An
+    /// answer naming an unknown `alipay-sn` is verified again after that, with the same store
+    /// (`alipay_keys`); without it (or when the certificate fails its checks) the answer stays
+    /// unverifiable.
+    pub rotation: Option<crate::client::AlipayClient>,
 }
 
 /// The v3 base URL of a v2 gateway: the same host, without `/gateway.do`.
@@ -355,7 +361,7 @@ impl V3Client {
         );
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let body = String::from_utf8(bytes.to_vec());
-        let verified = match &body {
+        let verify = || match &body {
             Ok(body) => sign::verify_response(
                 self.config.alipay_keys.as_ref(),
                 &ResponseHeaders {
@@ -368,6 +374,19 @@ impl V3Client {
             ),
             Err(_) => Err(ResponseVerifyError::Signature(SignatureError::Mismatch)),
         };
+        let mut verified = verify();
+        if let (Err(ResponseVerifyError::UnknownSn(Some(sn))), Some(rotation)) =
+            (&verified, &self.config.rotation)
+        {
+            // Alipay rotated its certificate: fetch the new one, check it against the root
+            // bundle, then verify again (a certificate that fails its checks is never used).
+            match rotation.alipay_certificate(sn).await {
+                Ok(_) => verified = verify(),
+                Err(error) => {
+                    tracing::warn!(alipay_sn = %sn, %error, "v3 answer names a certificate that could not be trusted");
+                }
+            }
+        }
         let body = body.unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let is_error = !(200..300).contains(&status);
         match verified {

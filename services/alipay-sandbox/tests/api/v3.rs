@@ -23,6 +23,7 @@ fn client(app: &TestApp, app_auth_token: Option<&str>) -> V3Client {
         connect_timeout: Duration::from_secs(2),
         app_auth_token: app_auth_token.map(str::to_owned),
         alipay_root_cert_sn: None,
+        rotation: None,
     })
     .unwrap()
 }

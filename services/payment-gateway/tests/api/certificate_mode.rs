@@ -307,3 +307,68 @@ async fn the_certificate_rpc_is_refused_in_public_key_mode() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
 }
+
+/// A gateway in certificate mode whose server calls go over OpenAPI v3 (no AES: v3 content
+/// encryption is not served by the sandbox).
+async fn spawn_cert_v3(next: &[(&str, &str)]) -> TestApp {
+    let sandbox = cert_sandbox(next, None);
+    let settings = cert_settings(&sandbox.gateway_url(), None)
+        .with_api_version(payment_gateway::ApiVersion::V3);
+    spawn_gateway(settings, sandbox, None).await
+}
+
+#[tokio::test]
+async fn over_v3_answers_verify_with_the_named_certificate_through_a_rotation() {
+    let app = spawn_cert_v3(&[(
+        "certs/alipayCertPublicKey_RSA2_rotated.crt",
+        "alipay_rotated",
+    )])
+    .await;
+    let before = app.paid_trade("4.00").await;
+    let first = app
+        .client
+        .query_trade(REQUEST_ID, query(&before))
+        .await
+        .unwrap();
+
+    let new_sn = app.rotate().await;
+    let after = app
+        .client
+        .query_trade(REQUEST_ID, query(&before))
+        .await
+        .unwrap();
+
+    assert_eq!(first.total_amount, "4.00");
+    assert_eq!(after.trade_status(), TradeStatus::TradeSuccess);
+    // The v3 answer named the new certificate; the gateway downloaded, checked and now serves it.
+    let served = app
+        .client
+        .get_alipay_certificate(
+            REQUEST_ID,
+            GetAlipayCertificateRequest {
+                alipay_cert_sn: new_sn.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(served.alipay_cert_sn, new_sn);
+}
+
+#[tokio::test]
+async fn over_v3_a_forged_certificate_offered_through_rotation_is_refused() {
+    let app = spawn_cert_v3(&[(
+        "certs/negative/alipayCertPublicKey_forged_signature.crt",
+        "alipay_forged",
+    )])
+    .await;
+    let paid = app.paid_trade("5.00").await;
+    app.rotate().await;
+
+    let refused = app
+        .client
+        .query_trade(REQUEST_ID, query(&paid))
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.code(), Code::DataLoss, "{refused:?}");
+}
