@@ -29,7 +29,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use alipay::keys::PublicKey;
 use alipay::sign::SignType;
 use alipay::v3::sign::{self as v3sign, RequestParts};
 use serde_json::{Map, Value};
@@ -181,13 +180,26 @@ fn authenticate(
             .get("alipay-app-auth-token")
             .and_then(|v| v.to_str().ok()),
     };
-    verify(&app.app_public_key, &auth, &parts).map_err(|error| {
-        let mut refusal = Refusal::invalid("isv.invalid-signature", "验签出错");
-        refusal.sub_msg = format!(
-            "验签出错（{error}），建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{}",
-            v3sign::request_content(auth.auth_string, &parts)
-        );
-        refusal
+    // A certificate-mode app must name its app certificate's SN in the auth string, as on v2.
+    v3sign::verify_request(
+        &app.app_public_key,
+        &auth,
+        &parts,
+        app.app_cert_sn.as_deref(),
+    )
+    .map_err(|error| match error {
+        v3sign::RequestVerifyError::AppCertSn { .. } => Refusal::invalid(
+            "isv.invalid-app-cert-sn",
+            format!("应用公钥证书序列号无效：{error}"),
+        ),
+        v3sign::RequestVerifyError::Signature(_) => {
+            let mut refusal = Refusal::invalid("isv.invalid-signature", "验签出错");
+            refusal.sub_msg = format!(
+                "验签出错（{error}），建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{}",
+                v3sign::request_content(auth.auth_string, &parts)
+            );
+            refusal
+        }
     })?;
     if !nonces.first_use(
         &app.app_id,
@@ -201,16 +213,6 @@ fn authenticate(
         ));
     }
     Ok(app)
-}
-
-fn verify(
-    key: &PublicKey,
-    auth: &v3sign::ParsedAuthorization<'_>,
-    parts: &RequestParts<'_>,
-) -> Result<(), v3sign::RequestVerifyError> {
-    // Apps are registered by public key; certificate-mode apps would pass their app
-    // certificate's SN here.
-    v3sign::verify_request(key, auth, parts, None)
 }
 
 /// Runs the server API for an authenticated request; the answer node, success or refusal.

@@ -372,3 +372,32 @@ async fn over_v3_a_forged_certificate_offered_through_rotation_is_refused() {
 
     assert_eq!(refused.code(), Code::DataLoss, "{refused:?}");
 }
+
+#[tokio::test]
+async fn over_v3_a_request_without_the_app_certificate_sn_is_refused() {
+    let app = spawn_cert_v3(&[]).await;
+    // The app's own key, but no app_cert_sn in the auth string.
+    let without_sn = alipay::v3::V3Client::new(alipay::v3::V3Config {
+        signer: alipay::v3::V3Signer::new(CERT_APP_ID, pki_key("app")),
+        alipay_keys: std::sync::Arc::new(pki_key("alipay").public_key()),
+        base_url: app.sandbox.base_url().to_owned(),
+        timeout: std::time::Duration::from_secs(5),
+        connect_timeout: std::time::Duration::from_secs(2),
+        app_auth_token: None,
+        alipay_root_cert_sn: None,
+        rotation: None,
+    })
+    .unwrap();
+    let request = alipay::request::TradeQuery {
+        trade: alipay::request::TradeRef::out_trade_no(
+            alipay::request::OutTradeNo::parse("ANY_V3_1").unwrap(),
+        ),
+    };
+
+    let refused = without_sn.query(&request).await.unwrap_err();
+
+    assert!(
+        format!("{refused:?}").contains("isv.invalid-app-cert-sn"),
+        "{refused:?}"
+    );
+}
