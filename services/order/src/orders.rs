@@ -215,25 +215,37 @@ pub async fn check_paid(
     if let Some(facts) = Facts::from_paid_query(&answer, Utc::now()) {
         apply_paid_query(state, &facts, "query").await?;
     } else if closed_before_payment(&answer) {
-        // The buyer cancelled on the cashier (or the trade timed out there): Alipay will never
-        // take money for this trade, so the page can say so now instead of at the sweep.
-        let mut conn = state.pool.get().await?;
-        let cancelled = repository::set_status(
-            &mut conn,
-            order.id,
-            OrderStatus::Unpaid,
-            OrderStatus::Cancelled,
-            Utc::now(),
-        )
-        .await?;
-        if cancelled {
-            info!(%out_trade_no, "closed at Alipay before payment: order cancelled");
-        }
+        // The buyer cancelled on the cashier (or the trade timed out there): the page can say so
+        // now instead of at the sweep.
+        cancel_closed_at_alipay(state, order.id, out_trade_no.as_str(), "return page").await?;
     }
     let mut conn = state.pool.get().await?;
     Ok(repository::find_order(&mut conn, out_trade_no.as_str())
         .await?
         .unwrap_or(order))
+}
+
+/// An unpaid order whose trade Alipay closed before any payment (a signed answer said so) is
+/// cancelled: Alipay will never take money for that trade. Whether it was still unpaid.
+pub(crate) async fn cancel_closed_at_alipay(
+    state: &AppState,
+    order_id: i64,
+    out_trade_no: &str,
+    source: &str,
+) -> Result<bool, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let cancelled = repository::set_status(
+        &mut conn,
+        order_id,
+        OrderStatus::Unpaid,
+        OrderStatus::Cancelled,
+        Utc::now(),
+    )
+    .await?;
+    if cancelled {
+        info!(%out_trade_no, source, "closed at Alipay before payment: order cancelled");
+    }
+    Ok(cancelled)
 }
 
 /// A signed answer saying the trade was closed and never paid (a trade closed after a full

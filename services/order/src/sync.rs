@@ -16,7 +16,6 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use payment_proto::v1::TradeStatus;
 use tracing::{info, warn};
 
-use crate::domain::OrderStatus;
 use crate::error::ApiError;
 use crate::orders;
 use crate::payments::Facts;
@@ -127,17 +126,8 @@ pub async fn sync_once(state: &SharedState, request_id: &str) -> Result<SyncRepo
             info!(out_trade_no = %order.out_trade_no, step = order.sync_step + 1, "sync: paid at Alipay, applied");
             report.paid += 1;
         } else if orders::closed_before_payment(&answer) {
-            let mut conn = state.pool.get().await?;
-            repository::set_status(
-                &mut conn,
-                order.id,
-                OrderStatus::Unpaid,
-                OrderStatus::Cancelled,
-                Utc::now(),
-            )
-            .await?;
+            orders::cancel_closed_at_alipay(state, order.id, &order.out_trade_no, "sync").await?;
             state.metrics.sync_query("closed");
-            info!(out_trade_no = %order.out_trade_no, "sync: closed at Alipay before payment: order cancelled");
             report.closed += 1;
         } else {
             let outcome = match TradeStatus::try_from(answer.trade_status) {
