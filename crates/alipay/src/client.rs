@@ -89,6 +89,33 @@ pub enum TradeLookup {
     NotExist,
 }
 
+impl TradeLookup {
+    /// A query's answer as a lookup: `ACQ.TRADE_NOT_EXIST` is an answer ("not started"), not a
+    /// failure. The one reading of that code, for v2 and v3 alike.
+    pub(crate) fn from_answer(
+        answer: Result<(TradeQueryResult, String), ClientError>,
+    ) -> Result<Self, ClientError> {
+        match answer {
+            Ok((result, body)) => Ok(TradeLookup::Found(Box::new(result), body)),
+            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => {
+                Ok(TradeLookup::NotExist)
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+/// A close's answer: `Ok(None)` when the trade never existed (nothing to close), for v2 and v3.
+pub(crate) fn close_answer(
+    answer: Result<(TradeCloseResult, String), ClientError>,
+) -> Result<Option<TradeCloseResult>, ClientError> {
+    match answer {
+        Ok((result, _)) => Ok(Some(result)),
+        Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 impl AlipayClient {
     pub fn new(config: AlipayConfig) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
@@ -270,13 +297,7 @@ impl AlipayClient {
 
     /// `alipay.trade.query`.
     pub async fn query(&self, request: &TradeQuery) -> Result<TradeLookup, ClientError> {
-        match self.execute(request).await {
-            Ok((result, node)) => Ok(TradeLookup::Found(Box::new(result), node)),
-            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => {
-                Ok(TradeLookup::NotExist)
-            }
-            Err(other) => Err(other),
-        }
+        TradeLookup::from_answer(self.execute(request).await)
     }
 
     /// `alipay.trade.close`; `Ok(None)` when the trade never existed (nothing to close).
@@ -284,11 +305,7 @@ impl AlipayClient {
         &self,
         request: &TradeClose,
     ) -> Result<Option<TradeCloseResult>, ClientError> {
-        match self.execute(request).await {
-            Ok((result, _)) => Ok(Some(result)),
-            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => Ok(None),
-            Err(other) => Err(other),
-        }
+        close_answer(self.execute(request).await)
     }
 
     /// `alipay.trade.refund`.
@@ -316,7 +333,8 @@ impl AlipayClient {
     }
 }
 
-fn describe(error: &reqwest::Error) -> String {
+/// A transport failure in words (shared with the v3 client).
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {

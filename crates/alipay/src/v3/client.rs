@@ -11,7 +11,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::{ClientError, TradeLookup};
+use crate::client::{ClientError, TradeLookup, describe};
 use crate::keys::PrivateKey;
 use crate::request::{
     BillDownloadUrlQuery, Gateway, RefundQuery, RequestError, TradeClose, TradeQuery, TradeRefund,
@@ -436,13 +436,7 @@ impl V3Client {
 
     /// `alipay.trade.query` (`POST /v3/alipay/trade/query`).
     pub async fn query(&self, request: &TradeQuery) -> Result<TradeLookup, ClientError> {
-        match self.call(request).await {
-            Ok((result, body)) => Ok(TradeLookup::Found(Box::new(result), body)),
-            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => {
-                Ok(TradeLookup::NotExist)
-            }
-            Err(other) => Err(other),
-        }
+        TradeLookup::from_answer(self.call(request).await)
     }
 
     /// `alipay.trade.close`; `Ok(None)` when the trade never existed.
@@ -450,11 +444,7 @@ impl V3Client {
         &self,
         request: &TradeClose,
     ) -> Result<Option<TradeCloseResult>, ClientError> {
-        match self.call(request).await {
-            Ok((result, _)) => Ok(Some(result)),
-            Err(ClientError::Alipay(error)) if error.sub_code == SubCode::TradeNotExist => Ok(None),
-            Err(other) => Err(other),
-        }
+        crate::client::close_answer(self.call(request).await)
     }
 
     /// `alipay.trade.refund`.
@@ -479,16 +469,6 @@ impl V3Client {
         request: &BillDownloadUrlQuery,
     ) -> Result<BillDownloadUrl, ClientError> {
         Ok(self.call(request).await?.0)
-    }
-}
-
-fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".to_owned()
-    } else if error.is_connect() {
-        format!("connection failed: {error}")
-    } else {
-        error.to_string()
     }
 }
 
