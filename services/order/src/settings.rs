@@ -92,6 +92,9 @@ ENVIRONMENT (an empty value counts as unset; durations are written 500ms, 15s, 3
 
 COMMANDS:
   order reconcile --date YYYY-MM-DD [--json]   reconcile one day now and print the differences
+  order dead-letters list [--json]             the dead-letter queue with each letter's reason
+  order dead-letters replay --id ID... | --all  put dead letters back (idempotent)
+  order token --user-id N [--admin] [--ttl 1h]  a JWT signed with JWT_SECRET (local use)
 
 ROUTES:
   POST /order/pay/                  create an order and its Alipay pay link (JWT)
