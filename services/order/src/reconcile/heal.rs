@@ -57,6 +57,36 @@ pub async fn heal(
     })
 }
 
+/// Alipay's signed answer about the difference's trade.
+async fn signed_trade(
+    state: &AppState,
+    request_id: &str,
+    difference: &Difference,
+) -> Result<payment_proto::v1::QueryTradeResponse, String> {
+    state
+        .gateway
+        .query_trade(request_id, &difference.out_trade_no)
+        .await
+        .map_err(|e| format!("QueryTrade failed: {e}"))
+}
+
+/// Alipay's signed answer about the difference's refund.
+async fn signed_refund(
+    state: &AppState,
+    request_id: &str,
+    difference: &Difference,
+) -> Result<payment_proto::v1::QueryRefundResponse, String> {
+    state
+        .gateway
+        .query_refund(
+            request_id,
+            &difference.out_trade_no,
+            &difference.out_request_no,
+        )
+        .await
+        .map_err(|e| format!("QueryRefund failed: {e}"))
+}
+
 /// Paid at Alipay, not (or not any more) here: a signed TRADE_SUCCESS is applied exactly as a
 /// payment event (a cancelled or timed-out order becomes paid with `needs_refund`).
 async fn apply_paid(
@@ -64,11 +94,7 @@ async fn apply_paid(
     request_id: &str,
     difference: &Difference,
 ) -> Result<Healing, String> {
-    let answer = state
-        .gateway
-        .query_trade(request_id, &difference.out_trade_no)
-        .await
-        .map_err(|e| format!("QueryTrade failed: {e}"))?;
+    let answer = signed_trade(state, request_id, difference).await?;
     let now = Utc::now();
     let Some(facts) = Facts::from_paid_query(&answer, now) else {
         return Ok(not_healed(format!(
@@ -108,11 +134,7 @@ async fn explain_amount(
     request_id: &str,
     difference: &Difference,
 ) -> Result<Healing, String> {
-    let answer = state
-        .gateway
-        .query_trade(request_id, &difference.out_trade_no)
-        .await
-        .map_err(|e| format!("QueryTrade failed: {e}"))?;
+    let answer = signed_trade(state, request_id, difference).await?;
     Ok(not_healed(format!(
         "QueryTrade says total_amount {}; amounts are never changed automatically: check the order",
         if answer.exists {
@@ -131,11 +153,7 @@ async fn confirm_paid(
     difference: &Difference,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Healing, String> {
-    let answer = state
-        .gateway
-        .query_trade(request_id, &difference.out_trade_no)
-        .await
-        .map_err(|e| format!("QueryTrade failed: {e}"))?;
+    let answer = signed_trade(state, request_id, difference).await?;
     match Facts::from_paid_query(&answer, Utc::now()) {
         Some(facts) => {
             let same_day = start <= facts.paid_at && facts.paid_at < end;
@@ -174,15 +192,7 @@ async fn settle_refund(
             "the bill names no refund request number: QueryRefund cannot ask about it",
         ));
     }
-    let answer = state
-        .gateway
-        .query_refund(
-            request_id,
-            &difference.out_trade_no,
-            &difference.out_request_no,
-        )
-        .await
-        .map_err(|e| format!("QueryRefund failed: {e}"))?;
+    let answer = signed_refund(state, request_id, difference).await?;
     if !(answer.exists && answer.refund_status == "REFUND_SUCCESS") {
         return Ok(not_healed(format!(
             "QueryRefund does not confirm the refund (exists: {}, status {:?})",
@@ -263,15 +273,7 @@ async fn confirm_refund(
     request_id: &str,
     difference: &Difference,
 ) -> Result<Healing, String> {
-    let answer = state
-        .gateway
-        .query_refund(
-            request_id,
-            &difference.out_trade_no,
-            &difference.out_request_no,
-        )
-        .await
-        .map_err(|e| format!("QueryRefund failed: {e}"))?;
+    let answer = signed_refund(state, request_id, difference).await?;
     let success = answer.exists && answer.refund_status == "REFUND_SUCCESS";
     let amount = answer.refund_amount.unwrap_or_default();
     match difference.kind {
