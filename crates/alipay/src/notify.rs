@@ -17,6 +17,7 @@ use crate::aes::{AesError, AesKey};
 use crate::form::{self, FormError};
 use crate::keys::PublicKey;
 use crate::money::{Money, MoneyError};
+use crate::request::{OutRequestNo, OutTradeNo};
 use crate::sign::{self, SignType, SignatureError};
 use crate::time;
 use crate::verifier::{AlipayVerifier, Candidates};
@@ -361,12 +362,14 @@ pub struct TradeNotification {
     pub notify_time: Option<DateTime<Utc>>,
     pub app_id: String,
     pub trade_no: String,
-    pub out_trade_no: String,
+    pub out_trade_no: OutTradeNo,
     pub trade_status: TradeStatus,
     pub total_amount: Money,
     pub receipt_amount: Option<Money>,
+    /// On a refund: the cumulative amount refunded on the trade.
     pub refund_fee: Option<Money>,
-    pub out_biz_no: Option<String>,
+    /// On a refund: the merchant's number of the refund request (`out_request_no`).
+    pub out_biz_no: Option<OutRequestNo>,
     pub gmt_payment: Option<DateTime<Utc>>,
     pub gmt_refund: Option<DateTime<Utc>>,
     pub buyer_id: Option<String>,
@@ -409,18 +412,28 @@ impl TradeNotification {
                 })
                 .transpose()
         };
+        let invalid = |field: &'static str| {
+            move |_| FieldError::Invalid {
+                field,
+                value: verified.get(field).unwrap_or_default().to_owned(),
+            }
+        };
         Ok(TradeNotification {
             notify_id: required("notify_id")?,
             notify_type: optional("notify_type"),
             notify_time: when("notify_time")?,
             app_id: required("app_id")?,
             trade_no: required("trade_no")?,
-            out_trade_no: required("out_trade_no")?,
+            out_trade_no: OutTradeNo::parse(&required("out_trade_no")?)
+                .map_err(invalid("out_trade_no"))?,
             trade_status: required("trade_status")?.parse()?,
             total_amount: amount("total_amount")?.ok_or(FieldError::Missing("total_amount"))?,
             receipt_amount: amount("receipt_amount")?,
             refund_fee: amount("refund_fee")?,
-            out_biz_no: optional("out_biz_no"),
+            out_biz_no: optional("out_biz_no")
+                .map(|text| OutRequestNo::parse(&text))
+                .transpose()
+                .map_err(invalid("out_biz_no"))?,
             gmt_payment: when("gmt_payment")?,
             gmt_refund: when("gmt_refund")?,
             buyer_id: optional("buyer_id"),

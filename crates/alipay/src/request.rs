@@ -99,51 +99,14 @@ pub enum RequestError {
     Sign(#[from] SignError),
 }
 
-fn is_merchant_number(text: &str) -> bool {
-    (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
+pub use domain::numbers::{InvalidNumber, OutRequestNo, OutTradeNo};
 
-/// The merchant's order number: 1–64 letters, digits or underscores.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct OutTradeNo(String);
-
-impl OutTradeNo {
-    pub fn parse(text: &str) -> Result<Self, RequestError> {
-        if is_merchant_number(text) {
-            Ok(OutTradeNo(text.to_owned()))
-        } else {
-            Err(RequestError::OutTradeNo(text.to_owned()))
+impl From<InvalidNumber> for RequestError {
+    fn from(error: InvalidNumber) -> Self {
+        match error {
+            InvalidNumber::OutTradeNo(text) => RequestError::OutTradeNo(text),
+            InvalidNumber::OutRequestNo(text) => RequestError::OutRequestNo(text),
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for OutTradeNo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A refund request number, same alphabet as [`OutTradeNo`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct OutRequestNo(String);
-
-impl OutRequestNo {
-    pub fn parse(text: &str) -> Result<Self, RequestError> {
-        if is_merchant_number(text) {
-            Ok(OutRequestNo(text.to_owned()))
-        } else {
-            Err(RequestError::OutRequestNo(text.to_owned()))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

@@ -13,11 +13,8 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, TimeZone, Utc};
 /// The layout of every Alipay timestamp.
 pub const FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
-/// China Standard Time, UTC+8 all year.
-const BEIJING: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(offset) => offset,
-    None => panic!("UTC+8 is a valid offset"),
-};
+/// China Standard Time, UTC+8 all year: the merchant's calendar, shared with the services.
+const BEIJING: FixedOffset = domain::beijing::OFFSET;
 
 /// China Standard Time.
 pub fn beijing() -> FixedOffset {

@@ -24,7 +24,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 
 use crate::events::{
-    CONTENT_TYPE_JSON, DEATH_REASON_HEADER, PaymentEventV1, REQUEST_ID_HEADER,
+    CONTENT_TYPE_JSON, DEATH_REASON_HEADER, DeadLetterReason, PaymentEventV2, REQUEST_ID_HEADER,
     SYNC_REQUEST_ROUTING_KEY, SYNC_REQUEST_TYPE, SyncRequestV1,
 };
 
@@ -260,8 +260,8 @@ pub enum PublishError {
 }
 
 /// The AMQP properties of an event message: JSON, persistent, `message_id` = event id,
-/// `type` = e.g. `order.paid.v1`, and the request id header when there is one.
-pub fn event_properties(event: &PaymentEventV1, request_id: Option<&str>) -> BasicProperties {
+/// `type` = e.g. `order.paid.v2`, and the request id header when there is one.
+pub fn event_properties(event: &PaymentEventV2, request_id: Option<&str>) -> BasicProperties {
     let mut headers = FieldTable::default();
     if let Some(request_id) = request_id {
         headers.insert(
@@ -287,7 +287,7 @@ pub fn event_properties(event: &PaymentEventV1, request_id: Option<&str>) -> Bas
 pub async fn publish_event(
     channel: &Channel,
     topology: &Topology,
-    event: &PaymentEventV1,
+    event: &PaymentEventV2,
     request_id: Option<&str>,
 ) -> Result<(), PublishError> {
     let body = event.to_json()?;
@@ -344,12 +344,12 @@ pub async fn dead_letter(
     routing_key: &str,
     body: &[u8],
     properties: &BasicProperties,
-    reason: &str,
+    reason: &DeadLetterReason,
 ) -> Result<(), PublishError> {
     let mut headers = properties.headers().clone().unwrap_or_default();
     headers.insert(
         DEATH_REASON_HEADER.into(),
-        AMQPValue::LongString(reason.into()),
+        AMQPValue::LongString(reason.to_string().into()),
     );
     let properties = properties.clone().with_headers(headers);
     publish_confirmed(channel, &topology.dlx, routing_key, body, properties).await

@@ -5,9 +5,11 @@
 //! order exists, the amount and `app_id` match). So the event carries the parsed fields the
 //! consumer needs, and `params`, every field Alipay sent, verbatim, for audit.
 //!
-//! The type is versioned (`PaymentEventV1`, message type `order.paid.v1`): a breaking change means
-//! a `V2` published alongside, never an edit to this shape. Adding an optional field is fine;
-//! consumers ignore fields they do not know.
+//! The type is versioned (`PaymentEventV2`, message type `order.paid.v2`): a breaking change means
+//! a `V3` published alongside, never an edit to this shape. Adding an optional field is fine;
+//! consumers ignore fields they do not know. Version 2 speaks the domain (typed numbers, `Money`,
+//! instants in UTC); version 1 carried Alipay's Beijing-time text and is still read, converted on
+//! read in [`v1`], for one release (the rolling upgrade in the README's events section).
 
 use std::collections::BTreeMap;
 
@@ -15,14 +17,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::{Uuid, uuid};
 
-use crate::money::{Money, MoneyError};
+use crate::money::Money;
+use crate::numbers::{OutRequestNo, OutTradeNo};
+
+pub mod v1;
 
 pub use crate::telemetry::REQUEST_ID_HEADER;
 
-/// The payload version this type reads and writes.
-pub const EVENT_VERSION: u32 = 1;
+/// The payload version [`PaymentEventV2`] writes.
+pub const EVENT_VERSION: u32 = 2;
+/// The payload version of [`SyncRequestV1`].
+pub const SYNC_REQUEST_VERSION: u32 = 1;
 
-/// AMQP header holding why a message was dead-lettered (set by the consumer that gave up on it).
+/// AMQP header holding why a message was dead-lettered (set by the consumer that gave up on it):
+/// a [`DeadLetterReason`] as text.
 pub const DEATH_REASON_HEADER: &str = "x-death-reason";
 
 /// `content_type` of every event message.
@@ -59,17 +67,17 @@ pub const SYNC_REQUEST_TYPE: &str = "order.sync.v1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequestV1 {
     pub version: u32,
-    pub out_trade_no: String,
+    pub out_trade_no: OutTradeNo,
     /// Why, in words (for the log).
     pub reason: String,
     pub received_at: DateTime<Utc>,
 }
 
 impl SyncRequestV1 {
-    pub fn new(out_trade_no: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn new(out_trade_no: OutTradeNo, reason: impl Into<String>) -> Self {
         Self {
-            version: EVENT_VERSION,
-            out_trade_no: out_trade_no.into(),
+            version: SYNC_REQUEST_VERSION,
+            out_trade_no,
             reason: reason.into(),
             received_at: Utc::now(),
         }
@@ -92,7 +100,7 @@ pub enum EventKind {
 impl EventKind {
     pub const ALL: [EventKind; 3] = [EventKind::Paid, EventKind::Closed, EventKind::Refunded];
 
-    /// The routing key on the `payments` exchange.
+    /// The routing key on the `payments` exchange (the same for every payload version).
     pub fn routing_key(self) -> &'static str {
         match self {
             EventKind::Paid => "order.paid",
@@ -104,9 +112,18 @@ impl EventKind {
     /// The AMQP `type` property: routing key plus payload version.
     pub fn message_type(self) -> &'static str {
         match self {
-            EventKind::Paid => "order.paid.v1",
-            EventKind::Closed => "order.closed.v1",
-            EventKind::Refunded => "order.refunded.v1",
+            EventKind::Paid => "order.paid.v2",
+            EventKind::Closed => "order.closed.v2",
+            EventKind::Refunded => "order.refunded.v2",
+        }
+    }
+
+    /// The word stored with the event (`payment_events.kind`): `paid`, `closed`, `refunded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Paid => "paid",
+            EventKind::Closed => "closed",
+            EventKind::Refunded => "refunded",
         }
     }
 
@@ -119,45 +136,39 @@ impl EventKind {
             .into_iter()
             .find(|kind| kind.message_type() == message_type)
     }
-
-    /// Classifies a notification. A refund notification is recognised by its refund fields
-    /// first, because its `trade_status` is TRADE_SUCCESS (partial) or TRADE_CLOSED (full) and
-    /// would otherwise be read as "paid" or "closed". `None` means no event (WAIT_BUYER_PAY, or a
-    /// status Alipay may add later).
-    pub fn for_notification(trade_status: &str, has_refund_fields: bool) -> Option<Self> {
-        if has_refund_fields {
-            return Some(EventKind::Refunded);
-        }
-        match trade_status {
-            "TRADE_SUCCESS" | "TRADE_FINISHED" => Some(EventKind::Paid),
-            "TRADE_CLOSED" => Some(EventKind::Closed),
-            _ => None,
-        }
-    }
 }
 
-/// Version 1 of the payment event payload (JSON).
+/// Version 2 of the payment event payload (JSON): what notify-receiver publishes, built once from
+/// the verified, typed notification (so the refund-or-payment decision is made in one place, the
+/// `alipay` crate's `TradeNotification::kind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentEventV1 {
-    /// Always [`EVENT_VERSION`]; checked by [`PaymentEventV1::from_json`].
+pub struct PaymentEventV2 {
+    /// Always [`EVENT_VERSION`].
     pub version: u32,
     /// See [`event_id_for`]; also the AMQP `message_id`.
     pub event_id: Uuid,
     pub kind: EventKind,
-    pub out_trade_no: String,
+    pub out_trade_no: OutTradeNo,
+    /// The payment provider's number of the trade.
     pub trade_no: String,
+    /// The provider's status word (`TRADE_SUCCESS`…), kept because the event id and the stored
+    /// event record are made from it; decisions read `kind`.
     pub trade_status: String,
     pub total_amount: Money,
     #[serde(default)]
     pub receipt_amount: Option<Money>,
-    /// Cumulative refunded amount, on refund notifications.
+    /// On a refund: the cumulative amount refunded on the trade.
     #[serde(default)]
     pub refund_fee: Option<Money>,
-    /// The refund request number (`out_request_no`), on refund notifications.
+    /// On a refund: our number of the refund request.
     #[serde(default)]
-    pub out_biz_no: Option<String>,
+    pub out_request_no: Option<OutRequestNo>,
+    /// When the buyer paid.
     #[serde(default)]
-    pub gmt_refund: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    /// On a refund: when the money went back.
+    #[serde(default)]
+    pub refunded_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub buyer_id: Option<String>,
     #[serde(default)]
@@ -165,117 +176,130 @@ pub struct PaymentEventV1 {
     #[serde(default)]
     pub seller_id: Option<String>,
     pub app_id: String,
-    /// Beijing time as Alipay wrote it (`yyyy-MM-dd HH:mm:ss`), kept as text.
-    #[serde(default)]
-    pub gmt_payment: Option<String>,
     pub notify_id: String,
+    /// When the provider sent the notification.
     #[serde(default)]
-    pub notify_time: Option<String>,
+    pub notified_at: Option<DateTime<Utc>>,
     /// When the receiver accepted the notification.
     pub received_at: DateTime<Utc>,
     /// Every field Alipay sent, verbatim, including `sign` and `sign_type`, for audit.
     pub params: BTreeMap<String, String>,
 }
 
-/// Why notification fields or a message body do not make an event.
+/// Why a message body is not a payment event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
-    #[error("notification field {0} is missing")]
-    MissingField(&'static str),
-    #[error("notification field {field} is not an amount: {source}")]
-    InvalidAmount {
-        field: &'static str,
-        #[source]
-        source: MoneyError,
-    },
-    #[error("trade status {0:?} does not produce an event")]
-    NoEventForStatus(String),
-    #[error("event version {0} is not supported (this build reads version 1)")]
+    #[error("event version {0} is not supported (this build reads versions 1 and 2)")]
     UnsupportedVersion(u32),
     #[error("event body is not valid JSON for a payment event: {0}")]
     Malformed(String),
 }
 
-impl PaymentEventV1 {
-    /// Builds the event from a notification's parameters, already verified by the caller.
-    ///
-    /// Fails on a missing required field or an unparseable amount, and with
-    /// [`EventError::NoEventForStatus`] for a notification that changes nothing (WAIT_BUYER_PAY):
-    /// the receiver answers `success` to that one without publishing.
-    pub fn from_notification(
-        params: BTreeMap<String, String>,
-        received_at: DateTime<Utc>,
-    ) -> Result<Self, EventError> {
-        let field = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
-        let required = |name: &'static str| field(name).ok_or(EventError::MissingField(name));
-        let amount = |name: &'static str| -> Result<Option<Money>, EventError> {
-            field(name)
-                .map(|text| {
-                    text.parse::<Money>()
-                        .map_err(|source| EventError::InvalidAmount {
-                            field: name,
-                            source,
-                        })
-                })
-                .transpose()
-        };
-
-        let trade_status = required("trade_status")?;
-        let refund_fee = amount("refund_fee")?;
-        let gmt_refund = field("gmt_refund");
-        let out_biz_no = field("out_biz_no");
-        // A zero `refund_fee` is sent on some payment notifications; only a positive one marks
-        // a refund (the same rule as `alipay::notify::TradeNotification::kind`).
-        let has_refund_fields = refund_fee.is_some_and(|fee| !fee.is_zero())
-            || gmt_refund.is_some()
-            || out_biz_no.is_some();
-        let kind = EventKind::for_notification(&trade_status, has_refund_fields)
-            .ok_or_else(|| EventError::NoEventForStatus(trade_status.clone()))?;
-        let notify_id = required("notify_id")?;
-
-        Ok(Self {
-            version: EVENT_VERSION,
-            event_id: event_id_for(&notify_id, &trade_status),
-            kind,
-            out_trade_no: required("out_trade_no")?,
-            trade_no: required("trade_no")?,
-            total_amount: amount("total_amount")?
-                .ok_or(EventError::MissingField("total_amount"))?,
-            receipt_amount: amount("receipt_amount")?,
-            refund_fee,
-            out_biz_no,
-            gmt_refund,
-            buyer_id: field("buyer_id"),
-            buyer_open_id: field("buyer_open_id"),
-            seller_id: field("seller_id"),
-            app_id: required("app_id")?,
-            gmt_payment: field("gmt_payment"),
-            notify_time: field("notify_time"),
-            trade_status,
-            notify_id,
-            received_at,
-            params,
-        })
-    }
-
+impl PaymentEventV2 {
     /// The message body. (Every field is a string, number, UUID, date or string-keyed map, so
     /// this does not fail in practice; the `Result` is serde's.)
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
     }
 
-    /// Reads a message body, refusing versions other than 1.
+    /// Reads a message body of version 2, or of version 1 converted (see [`v1`]); refuses others.
     pub fn from_json(body: &[u8]) -> Result<Self, EventError> {
         #[derive(Deserialize)]
         struct Versioned {
             version: u32,
         }
-        let Versioned { version } =
-            serde_json::from_slice(body).map_err(|e| EventError::Malformed(e.to_string()))?;
-        if version != EVENT_VERSION {
-            return Err(EventError::UnsupportedVersion(version));
+        let malformed = |error: serde_json::Error| EventError::Malformed(error.to_string());
+        let Versioned { version } = serde_json::from_slice(body).map_err(malformed)?;
+        match version {
+            EVENT_VERSION => serde_json::from_slice(body).map_err(malformed),
+            v1::VERSION => serde_json::from_slice::<v1::PaymentEventV1>(body)
+                .map_err(malformed)?
+                .try_into(),
+            other => Err(EventError::UnsupportedVersion(other)),
         }
-        serde_json::from_slice(body).map_err(|e| EventError::Malformed(e.to_string()))
+    }
+}
+
+/// Why the consumer gave up on a message: what [`DEATH_REASON_HEADER`] holds, as
+/// `<label>: <detail>` (`unknown_order: no order has out_trade_no "…"`). The label is what
+/// metrics and operators group by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterReason {
+    pub cause: DeathCause,
+    /// In words, for a person.
+    pub detail: String,
+}
+
+/// The kinds of [`DeadLetterReason`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeathCause {
+    /// The body is not a message this build reads.
+    Unparseable,
+    /// The event is for another app.
+    WrongAppId,
+    /// No order has the event's number.
+    UnknownOrder,
+    /// The event's amount is not the order's.
+    AmountMismatch,
+    /// A refund or close waited longer than Alipay's retries for its payment.
+    EarlyEventExpired,
+    /// A label this build does not know (an older or newer version wrote it, or a person): kept
+    /// as written, so such a letter still reads.
+    Other(String),
+}
+
+impl DeathCause {
+    pub fn label(&self) -> &str {
+        match self {
+            DeathCause::Unparseable => "unparseable",
+            DeathCause::WrongAppId => "wrong_app_id",
+            DeathCause::UnknownOrder => "unknown_order",
+            DeathCause::AmountMismatch => "amount_mismatch",
+            DeathCause::EarlyEventExpired => "early_event_expired",
+            DeathCause::Other(label) => label,
+        }
+    }
+
+    fn from_label(label: &str) -> Self {
+        [
+            DeathCause::Unparseable,
+            DeathCause::WrongAppId,
+            DeathCause::UnknownOrder,
+            DeathCause::AmountMismatch,
+            DeathCause::EarlyEventExpired,
+        ]
+        .into_iter()
+        .find(|cause| cause.label() == label)
+        .unwrap_or_else(|| DeathCause::Other(label.to_owned()))
+    }
+}
+
+impl DeadLetterReason {
+    pub fn new(cause: DeathCause, detail: impl Into<String>) -> Self {
+        Self {
+            cause,
+            detail: detail.into(),
+        }
+    }
+
+    /// Reads [`DEATH_REASON_HEADER`]. The wire text is unchanged since version 1 of the
+    /// consumer, so letters already in the queue read the same; text without a label (written
+    /// by hand) is all label.
+    pub fn from_header(text: &str) -> Self {
+        match text.split_once(':') {
+            Some((label, detail)) => Self::new(DeathCause::from_label(label.trim()), detail.trim()),
+            None => Self::new(DeathCause::from_label(text.trim()), ""),
+        }
+    }
+}
+
+impl std::fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.detail.is_empty() {
+            f.write_str(self.cause.label())
+        } else {
+            write!(f, "{}: {}", self.cause.label(), self.detail)
+        }
     }
 }
 
@@ -283,26 +307,38 @@ impl PaymentEventV1 {
 mod tests {
     use super::*;
 
-    fn paid_params() -> BTreeMap<String, String> {
-        [
-            ("app_id", "2021000000000001"),
+    pub(super) fn paid_event() -> PaymentEventV2 {
+        let params: BTreeMap<String, String> = [
             ("out_trade_no", "20240101000001"),
-            ("trade_no", "2024010122001400000000000001"),
             ("trade_status", "TRADE_SUCCESS"),
             ("total_amount", "88.88"),
-            ("receipt_amount", "88.88"),
-            ("buyer_id", "2088102177846875"),
-            ("seller_id", "2088102177846880"),
-            ("gmt_payment", "2024-01-01 12:00:05"),
-            ("notify_id", "2024010100222120005123456789"),
-            ("notify_time", "2024-01-01 12:00:06"),
-            ("notify_type", "trade_status_sync"),
-            ("sign_type", "RSA2"),
             ("sign", "c2lnbg=="),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+        .collect();
+        PaymentEventV2 {
+            version: EVENT_VERSION,
+            event_id: event_id_for("2024010100222120005123456789", "TRADE_SUCCESS"),
+            kind: EventKind::Paid,
+            out_trade_no: OutTradeNo::parse("20240101000001").unwrap(),
+            trade_no: "2024010122001400000000000001".into(),
+            trade_status: "TRADE_SUCCESS".into(),
+            total_amount: "88.88".parse().unwrap(),
+            receipt_amount: Some("88.88".parse().unwrap()),
+            refund_fee: None,
+            out_request_no: None,
+            paid_at: Some("2024-01-01T04:00:05Z".parse().unwrap()),
+            refunded_at: None,
+            buyer_id: Some("2088102177846875".into()),
+            buyer_open_id: None,
+            seller_id: Some("2088102177846880".into()),
+            app_id: "2021000000000001".into(),
+            notify_id: "2024010100222120005123456789".into(),
+            notified_at: Some("2024-01-01T04:00:06Z".parse().unwrap()),
+            received_at: "2024-01-01T04:00:07Z".parse().unwrap(),
+            params,
+        }
     }
 
     #[test]
@@ -329,9 +365,9 @@ mod tests {
         assert_eq!(EventKind::Paid.routing_key(), "order.paid");
         assert_eq!(EventKind::Closed.routing_key(), "order.closed");
         assert_eq!(EventKind::Refunded.routing_key(), "order.refunded");
-        assert_eq!(EventKind::Paid.message_type(), "order.paid.v1");
-        assert_eq!(EventKind::Closed.message_type(), "order.closed.v1");
-        assert_eq!(EventKind::Refunded.message_type(), "order.refunded.v1");
+        assert_eq!(EventKind::Paid.message_type(), "order.paid.v2");
+        assert_eq!(EventKind::Closed.message_type(), "order.closed.v2");
+        assert_eq!(EventKind::Refunded.message_type(), "order.refunded.v2");
         for kind in EventKind::ALL {
             assert_eq!(EventKind::from_routing_key(kind.routing_key()), Some(kind));
             assert_eq!(
@@ -343,132 +379,63 @@ mod tests {
     }
 
     #[test]
-    fn refund_fields_win_over_trade_status() {
-        assert_eq!(
-            EventKind::for_notification("TRADE_SUCCESS", true),
-            Some(EventKind::Refunded)
-        );
-        assert_eq!(
-            EventKind::for_notification("TRADE_CLOSED", true),
-            Some(EventKind::Refunded)
-        );
-        assert_eq!(
-            EventKind::for_notification("TRADE_SUCCESS", false),
-            Some(EventKind::Paid)
-        );
-        assert_eq!(
-            EventKind::for_notification("TRADE_FINISHED", false),
-            Some(EventKind::Paid)
-        );
-        assert_eq!(
-            EventKind::for_notification("TRADE_CLOSED", false),
-            Some(EventKind::Closed)
-        );
-        assert_eq!(EventKind::for_notification("WAIT_BUYER_PAY", false), None);
-    }
-
-    #[test]
-    fn a_paid_notification_becomes_an_event() {
-        let received_at = Utc::now();
-        let event = PaymentEventV1::from_notification(paid_params(), received_at).unwrap();
-        assert_eq!(event.version, 1);
-        assert_eq!(event.kind, EventKind::Paid);
-        assert_eq!(
-            event.event_id,
-            event_id_for("2024010100222120005123456789", "TRADE_SUCCESS")
-        );
-        assert_eq!(event.total_amount.to_string(), "88.88");
-        assert_eq!(
-            event.receipt_amount.map(|m| m.to_string()),
-            Some("88.88".into())
-        );
-        assert_eq!(event.refund_fee, None);
-        assert_eq!(
-            event.params.get("sign").map(String::as_str),
-            Some("c2lnbg==")
-        );
-        assert_eq!(event.received_at, received_at);
-    }
-
-    #[test]
-    fn a_refund_notification_becomes_a_refunded_event() {
-        let mut params = paid_params();
-        params.insert("refund_fee".into(), "10.00".into());
-        params.insert("gmt_refund".into(), "2024-01-02 08:00:00.123".into());
-        params.insert("out_biz_no".into(), "R1".into());
-        let event = PaymentEventV1::from_notification(params, Utc::now()).unwrap();
-        assert_eq!(event.kind, EventKind::Refunded);
-        assert_eq!(
-            event.refund_fee.map(|m| m.to_string()),
-            Some("10.00".into())
-        );
-        assert_eq!(event.out_biz_no.as_deref(), Some("R1"));
-    }
-
-    #[test]
-    fn a_zero_refund_fee_on_a_payment_is_not_a_refund() {
-        let mut params = paid_params();
-        params.insert("refund_fee".into(), "0.00".into());
-        let event = PaymentEventV1::from_notification(params, Utc::now()).unwrap();
-        assert_eq!(event.kind, EventKind::Paid);
-    }
-
-    #[test]
-    fn unusable_notifications_say_why() {
-        let mut waiting = paid_params();
-        waiting.insert("trade_status".into(), "WAIT_BUYER_PAY".into());
-        assert_eq!(
-            PaymentEventV1::from_notification(waiting, Utc::now()),
-            Err(EventError::NoEventForStatus("WAIT_BUYER_PAY".into()))
-        );
-
-        let mut no_trade_no = paid_params();
-        no_trade_no.remove("trade_no");
-        assert_eq!(
-            PaymentEventV1::from_notification(no_trade_no, Utc::now()),
-            Err(EventError::MissingField("trade_no"))
-        );
-
-        let mut bad_amount = paid_params();
-        bad_amount.insert("total_amount".into(), "88.888".into());
-        assert!(matches!(
-            PaymentEventV1::from_notification(bad_amount, Utc::now()),
-            Err(EventError::InvalidAmount {
-                field: "total_amount",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn json_round_trip_keeps_amounts_as_strings() {
-        let event = PaymentEventV1::from_notification(paid_params(), Utc::now()).unwrap();
+    fn json_round_trip_keeps_amounts_as_strings_and_instants_in_utc() {
+        let event = paid_event();
         let body = event.to_json().unwrap();
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["total_amount"], "88.88");
         assert_eq!(value["kind"], "paid");
-        assert_eq!(value["version"], 1);
+        assert_eq!(value["version"], 2);
+        assert_eq!(value["out_trade_no"], "20240101000001");
+        assert_eq!(value["paid_at"], "2024-01-01T04:00:05Z");
         assert_eq!(value["event_id"], event.event_id.to_string());
-        assert_eq!(PaymentEventV1::from_json(&body).unwrap(), event);
+        assert_eq!(PaymentEventV2::from_json(&body).unwrap(), event);
     }
 
     #[test]
     fn other_versions_and_garbage_are_refused() {
-        let event = PaymentEventV1::from_notification(paid_params(), Utc::now()).unwrap();
-        let mut value = serde_json::to_value(&event).unwrap();
-        value["version"] = 2.into();
+        let mut value = serde_json::to_value(paid_event()).unwrap();
+        value["version"] = 3.into();
         let body = serde_json::to_vec(&value).unwrap();
         assert_eq!(
-            PaymentEventV1::from_json(&body),
-            Err(EventError::UnsupportedVersion(2))
+            PaymentEventV2::from_json(&body),
+            Err(EventError::UnsupportedVersion(3))
         );
         assert!(matches!(
-            PaymentEventV1::from_json(b"not json"),
+            PaymentEventV2::from_json(b"not json"),
             Err(EventError::Malformed(_))
         ));
         assert!(matches!(
-            PaymentEventV1::from_json(br#"{"version":1}"#),
+            PaymentEventV2::from_json(br#"{"version":2}"#),
             Err(EventError::Malformed(_))
         ));
+        let mut bad_number = serde_json::to_value(paid_event()).unwrap();
+        bad_number["out_trade_no"] = "O-1".into();
+        assert!(matches!(
+            PaymentEventV2::from_json(&serde_json::to_vec(&bad_number).unwrap()),
+            Err(EventError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn dead_letter_reasons_keep_their_wire_text() {
+        let reason =
+            DeadLetterReason::new(DeathCause::UnknownOrder, "no order has out_trade_no \"X\"");
+        let text = reason.to_string();
+        assert_eq!(text, "unknown_order: no order has out_trade_no \"X\"");
+        assert_eq!(DeadLetterReason::from_header(&text), reason);
+        // Written by an older consumer: the same text, the same reading.
+        let old = DeadLetterReason::from_header(
+            "amount_mismatch: the amount 1.00 differs from the order's 2.00",
+        );
+        assert_eq!(old.cause, DeathCause::AmountMismatch);
+        assert_eq!(old.detail, "the amount 1.00 differs from the order's 2.00");
+        // Unknown labels and label-less text read as they were written.
+        let other = DeadLetterReason::from_header("poison: x");
+        assert_eq!(other.cause.label(), "poison");
+        assert_eq!(other.to_string(), "poison: x");
+        let bare = DeadLetterReason::from_header("unknown order T-5");
+        assert_eq!(bare.cause, DeathCause::Other("unknown order T-5".into()));
+        assert_eq!(bare.to_string(), "unknown order T-5");
     }
 }

@@ -1,6 +1,7 @@
 //! What every payment service shares, so that the contracts of `DESIGN.md` are written once.
 //!
-//! - [`money`]: the amount types, re-exported from the `alipay` crate (never written twice).
+//! - [`money`]: the amount types, and [`numbers`] the merchant's order and refund numbers, both
+//!   re-exported from the `domain` crate (never written twice; no Alipay SDK needed for them).
 //! - [`config`]: typed environment variables whose errors name the variable; secrets that never print.
 //! - [`telemetry`]: JSON logs and the request id that travels HTTP → gRPC → AMQP.
 //! - [`shutdown`]: the one cancellation token per process, fired by SIGTERM or Ctrl-C.
@@ -20,7 +21,11 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod money;
+pub mod numbers;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "actix")]
 pub mod web;
+
+/// The merchant's calendar (China Standard Time), from the `domain` crate: the days of a bill.
+pub use domain::beijing;

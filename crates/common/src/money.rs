@@ -1,4 +1,4 @@
-//! Money lives in the `alipay` crate, because Alipay's amount rules are protocol rules and that crate
-//! must stand alone; services reach it through `common::money` so they depend on one place.
+//! Money lives in the `domain` crate, which the Alipay SDK shares with the services; services
+//! reach it through `common::money` so they depend on one place.
 
-pub use alipay::money::*;
+pub use domain::money::*;

@@ -15,8 +15,10 @@ use std::time::Duration;
 use chrono::Utc;
 use common::amqp::{PublishError, Topology, dead_letter, header_text, publish_event};
 use common::events::{
-    CONTENT_TYPE_JSON, DEATH_REASON_HEADER, EventKind, PaymentEventV1, REQUEST_ID_HEADER,
+    CONTENT_TYPE_JSON, DEATH_REASON_HEADER, DeadLetterReason, DeathCause, EVENT_VERSION, EventKind,
+    PaymentEventV2, REQUEST_ID_HEADER, event_id_for,
 };
+use common::numbers::OutTradeNo;
 use futures_util::FutureExt as _;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, ConfirmSelectOptions};
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -60,7 +62,7 @@ async fn confirmed_channel(connection: &Connection) -> Channel {
     channel
 }
 
-fn paid_event(out_trade_no: &str) -> PaymentEventV1 {
+fn paid_event(out_trade_no: &str) -> PaymentEventV2 {
     let params: BTreeMap<String, String> = [
         ("app_id", "2021000000000001"),
         ("out_trade_no", out_trade_no),
@@ -72,7 +74,28 @@ fn paid_event(out_trade_no: &str) -> PaymentEventV1 {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    PaymentEventV1::from_notification(params, Utc::now()).unwrap()
+    PaymentEventV2 {
+        version: EVENT_VERSION,
+        event_id: event_id_for("notify-1", "TRADE_SUCCESS"),
+        kind: EventKind::Paid,
+        out_trade_no: OutTradeNo::parse(out_trade_no).unwrap(),
+        trade_no: "2024010122001400000000000001".into(),
+        trade_status: "TRADE_SUCCESS".into(),
+        total_amount: "88.88".parse().unwrap(),
+        receipt_amount: None,
+        refund_fee: None,
+        out_request_no: None,
+        paid_at: None,
+        refunded_at: None,
+        buyer_id: None,
+        buyer_open_id: None,
+        seller_id: None,
+        app_id: "2021000000000001".into(),
+        notify_id: "notify-1".into(),
+        notified_at: None,
+        received_at: Utc::now(),
+        params,
+    }
 }
 
 /// Polls `queue` until a message arrives or 5 s pass (dead-lettering is asynchronous).
@@ -104,7 +127,7 @@ async fn a_paid_event_published_to_the_exchange_reaches_the_queue() {
         // Arrange
         let channel = confirmed_channel(&connection).await;
         topology.declare_all(&channel).await.unwrap();
-        let event = paid_event("T-1");
+        let event = paid_event("T_1");
 
         // Act
         publish_event(&channel, &topology, &event, Some("req-1"))
@@ -117,7 +140,7 @@ async fn a_paid_event_published_to_the_exchange_reaches_the_queue() {
             .expect("a message");
         assert_eq!(delivery.routing_key.as_str(), "order.paid");
         assert_eq!(delivery.exchange.as_str(), topology.exchange);
-        assert_eq!(PaymentEventV1::from_json(&delivery.data).unwrap(), event);
+        assert_eq!(PaymentEventV2::from_json(&delivery.data).unwrap(), event);
         let properties = &delivery.properties;
         assert_eq!(
             properties.content_type().as_ref().map(|s| s.as_str()),
@@ -130,7 +153,7 @@ async fn a_paid_event_published_to_the_exchange_reaches_the_queue() {
         );
         assert_eq!(
             properties.kind().as_ref().map(|s| s.as_str()),
-            Some("order.paid.v1")
+            Some("order.paid.v2")
         );
         assert_eq!(
             header_text(properties, REQUEST_ID_HEADER).as_deref(),
@@ -148,7 +171,7 @@ async fn every_event_kind_is_routed_and_other_keys_are_not() {
         topology.declare_all(&channel).await.unwrap();
 
         for kind in EventKind::ALL {
-            let mut event = paid_event("T-2");
+            let mut event = paid_event("T_2");
             event.kind = kind;
             publish_event(&channel, &topology, &event, None)
                 .await
@@ -197,7 +220,7 @@ async fn an_event_no_queue_would_receive_is_reported_unroutable() {
         let channel = confirmed_channel(&connection).await;
         topology.declare_publisher_side(&channel).await.unwrap();
 
-        let error = publish_event(&channel, &topology, &paid_event("T-3"), None)
+        let error = publish_event(&channel, &topology, &paid_event("T_3"), None)
             .await
             .unwrap_err();
 
@@ -212,7 +235,7 @@ async fn publishing_without_confirms_is_refused_as_unsafe() {
         let channel = connection.create_channel().await.unwrap();
         topology.declare_all(&channel).await.unwrap();
 
-        let error = publish_event(&channel, &topology, &paid_event("T-4"), None)
+        let error = publish_event(&channel, &topology, &paid_event("T_4"), None)
             .await
             .unwrap_err();
 
@@ -231,7 +254,7 @@ async fn a_dead_lettered_message_carries_its_reason_and_headers() {
         // Arrange
         let channel = confirmed_channel(&connection).await;
         topology.declare_all(&channel).await.unwrap();
-        publish_event(&channel, &topology, &paid_event("T-5"), Some("req-5"))
+        publish_event(&channel, &topology, &paid_event("T_5"), Some("req-5"))
             .await
             .unwrap();
         let delivery = get_eventually(&channel, &topology.queue)
@@ -245,7 +268,7 @@ async fn a_dead_lettered_message_carries_its_reason_and_headers() {
             delivery.routing_key.as_str(),
             &delivery.data,
             &delivery.properties,
-            "unknown order T-5",
+            &DeadLetterReason::new(DeathCause::UnknownOrder, "no order T_5"),
         )
         .await
         .unwrap();
@@ -257,7 +280,7 @@ async fn a_dead_lettered_message_carries_its_reason_and_headers() {
             .expect("a dead letter");
         assert_eq!(
             header_text(&dead.properties, DEATH_REASON_HEADER).as_deref(),
-            Some("unknown order T-5")
+            Some("unknown_order: no order T_5")
         );
         assert_eq!(
             header_text(&dead.properties, REQUEST_ID_HEADER).as_deref(),
@@ -284,7 +307,7 @@ async fn a_message_that_keeps_failing_reaches_the_dead_queue_after_the_delivery_
         let topology = topology.with_delivery_limit(2);
         let channel = confirmed_channel(&connection).await;
         topology.declare_all(&channel).await.unwrap();
-        publish_event(&channel, &topology, &paid_event("T-6"), None)
+        publish_event(&channel, &topology, &paid_event("T_6"), None)
             .await
             .unwrap();
 
@@ -310,8 +333,11 @@ async fn a_message_that_keeps_failing_reaches_the_dead_queue_after_the_delivery_
             .await
             .expect("a dead letter");
         assert_eq!(
-            PaymentEventV1::from_json(&dead.data).unwrap().out_trade_no,
-            "T-6"
+            PaymentEventV2::from_json(&dead.data)
+                .unwrap()
+                .out_trade_no
+                .as_str(),
+            "T_6"
         );
         assert!(
             (2..=3).contains(&deliveries),

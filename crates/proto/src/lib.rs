@@ -6,7 +6,8 @@
 //!   request id into every call's metadata.
 //! - [`status`]: Alipay's refusal ([`v1::AlipayErrorDetail`]) in and out of `tonic::Status`
 //!   details, and the request id from metadata on the server side.
-//! - Conversions between [`v1::TradeStatus`] and Alipay's status names.
+//! - Conversions at the boundary: [`v1::TradeStatus`] and Alipay's status names, instants and
+//!   `google.protobuf.Timestamp` ([`timestamp`], [`instant`]), amounts and `Money`.
 //! - [`FILE_DESCRIPTOR_SET`] for gRPC server reflection (grpcurl works without the .proto).
 
 mod client;
@@ -14,6 +15,7 @@ mod convert;
 pub mod status;
 
 pub use client::GatewayClient;
+pub use convert::{instant, timestamp};
 pub use status::{REQUEST_ID_METADATA, alipay_error_detail, request_id};
 
 /// Generated from `payment.v1`.

@@ -14,7 +14,6 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, ResponseError};
 use alipay::notify::{FieldError, VerifyError};
 use common::amqp::PublishError;
-use common::events::EventError;
 
 /// Body of every failed notification request.
 pub const FAIL_BODY: &str = "fail";
@@ -39,8 +38,6 @@ pub enum NotifyError {
     ForeignAppId { received: String },
     #[error("the notification's seller_id {received:?} is not the configured seller")]
     ForeignSellerId { received: Option<String> },
-    #[error("the notification does not make a payment event: {0}")]
-    Event(#[from] EventError),
     #[error("not connected to RabbitMQ")]
     BrokerUnavailable,
     #[error("RabbitMQ did not confirm the event within {0:?}")]
@@ -71,12 +68,6 @@ impl NotifyError {
             },
             NotifyError::ForeignAppId { .. } => "foreign_app_id",
             NotifyError::ForeignSellerId { .. } => "foreign_seller_id",
-            NotifyError::Event(error) => match error {
-                EventError::MissingField(_) => "missing_field",
-                EventError::InvalidAmount { .. } => "invalid_amount",
-                EventError::NoEventForStatus(_) => "invalid_field",
-                EventError::UnsupportedVersion(_) | EventError::Malformed(_) => "invalid_event",
-            },
             NotifyError::BrokerUnavailable => "broker_unavailable",
             NotifyError::CertificateUnavailable(_) => "certificate_unavailable",
             NotifyError::UntrustedCertificate { .. } => "untrusted_certificate",
@@ -114,7 +105,6 @@ impl ResponseError for NotifyError {
             | NotifyError::Field(_)
             | NotifyError::ForeignAppId { .. }
             | NotifyError::ForeignSellerId { .. }
-            | NotifyError::Event(_)
             | NotifyError::UntrustedCertificate { .. } => StatusCode::BAD_REQUEST,
             NotifyError::BrokerUnavailable
             | NotifyError::ConfirmTimeout(_)

@@ -9,7 +9,8 @@ use alipay::notify::{self, NotificationKind, TradeNotification};
 use alipay::sign::SignType;
 use alipay::{AesKey, AlipayVerifier};
 use chrono::{DateTime, Utc};
-use common::events::{EventKind, PaymentEventV1};
+use common::events::{EVENT_VERSION, EventKind, PaymentEventV2, event_id_for};
+use common::numbers::OutTradeNo;
 
 use crate::error::NotifyError;
 
@@ -17,13 +18,56 @@ use crate::error::NotifyError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Publish this event, then answer `success`.
-    Publish(Box<PaymentEventV1>),
+    Publish(Box<PaymentEventV2>),
     /// Nothing happened to the trade yet (WAIT_BUYER_PAY): answer `success`, publish nothing, so
     /// Alipay stops re-sending it.
     Acknowledge {
         notify_id: String,
-        out_trade_no: String,
+        out_trade_no: OutTradeNo,
     },
+}
+
+impl Decision {
+    /// The one translation of a verified notification into the event contract: what happened
+    /// is the protocol crate's [`TradeNotification::kind`] (refund fields first, a positive
+    /// `refund_fee` only), and every field the event carries is taken from the typed notification,
+    /// so nothing is parsed twice.
+    pub fn for_notification(notification: TradeNotification, received_at: DateTime<Utc>) -> Self {
+        let kind = match notification.kind() {
+            NotificationKind::Paid => EventKind::Paid,
+            NotificationKind::Closed => EventKind::Closed,
+            NotificationKind::Refunded => EventKind::Refunded,
+            NotificationKind::Waiting => {
+                return Decision::Acknowledge {
+                    notify_id: notification.notify_id,
+                    out_trade_no: notification.out_trade_no,
+                };
+            }
+        };
+        let trade_status = notification.trade_status.as_str();
+        Decision::Publish(Box::new(PaymentEventV2 {
+            version: EVENT_VERSION,
+            event_id: event_id_for(&notification.notify_id, trade_status),
+            kind,
+            out_trade_no: notification.out_trade_no,
+            trade_no: notification.trade_no,
+            trade_status: trade_status.to_owned(),
+            total_amount: notification.total_amount,
+            receipt_amount: notification.receipt_amount,
+            refund_fee: notification.refund_fee,
+            out_request_no: notification.out_biz_no,
+            paid_at: notification.gmt_payment,
+            refunded_at: notification.gmt_refund,
+            buyer_id: notification.buyer_id,
+            buyer_open_id: notification.buyer_open_id,
+            seller_id: notification.seller_id,
+            app_id: notification.app_id,
+            notify_id: notification.notify_id,
+            notified_at: notification.notify_time,
+            received_at,
+            params: notification.params,
+        }))
+    }
 }
 
 /// Alipay's key plus the identity this receiver answers for.
@@ -92,23 +136,7 @@ impl Verifier {
             });
         }
 
-        // The protocol crate decides what the notification means (refund fields first, a
-        // positive refund_fee only); the event's own classification is overridden with it so
-        // the routing key and the event's `kind` can never disagree with that decision.
-        let kind = match notification.kind() {
-            NotificationKind::Paid => EventKind::Paid,
-            NotificationKind::Closed => EventKind::Closed,
-            NotificationKind::Refunded => EventKind::Refunded,
-            NotificationKind::Waiting => {
-                return Ok(Decision::Acknowledge {
-                    notify_id: notification.notify_id,
-                    out_trade_no: notification.out_trade_no,
-                });
-            }
-        };
-        let mut event = PaymentEventV1::from_notification(notification.params, received_at)?;
-        event.kind = kind;
-        Ok(Decision::Publish(Box::new(event)))
+        Ok(Decision::for_notification(notification, received_at))
     }
 }
 
@@ -145,7 +173,7 @@ mod tests {
             ("app_id", APP_ID),
             ("seller_id", SELLER_ID),
             ("trade_no", "2024010122001400000000000001"),
-            ("out_trade_no", "O-1"),
+            ("out_trade_no", "O_1"),
             ("trade_status", "TRADE_SUCCESS"),
             ("total_amount", "88.88"),
         ];
@@ -185,7 +213,7 @@ mod tests {
             ),
             (
                 fields(&[
-                    ("out_biz_no", "R-1"),
+                    ("out_biz_no", "R_1"),
                     ("refund_fee", "10.00"),
                     ("gmt_refund", "2024-05-18 14:04:13.027"),
                 ]),
@@ -214,7 +242,7 @@ mod tests {
         let aes = AesKey::from_base64("LLMLeQdrBQgRinXO9E0M+Q==").unwrap();
         let sealed = aes
             .encrypt(
-                r#"{"trade_no":"2024010122001400000000000009","out_trade_no":"O-AES","trade_status":"TRADE_SUCCESS","total_amount":"66.60"}"#,
+                r#"{"trade_no":"2024010122001400000000000009","out_trade_no":"O_AES","trade_status":"TRADE_SUCCESS","total_amount":"66.60"}"#,
             )
             .unwrap();
         let fields = [
@@ -236,7 +264,7 @@ mod tests {
         let with_key = verifier(None).with_encryption(Some(aes));
         match decide(&with_key, &body).unwrap() {
             Decision::Publish(event) => {
-                assert_eq!(event.out_trade_no, "O-AES");
+                assert_eq!(event.out_trade_no.as_str(), "O_AES");
                 assert_eq!(event.total_amount.to_string(), "66.60");
             }
             other => panic!("{other:?}"),
@@ -253,7 +281,7 @@ mod tests {
             decide(&verifier(None), &body).unwrap(),
             Decision::Acknowledge {
                 notify_id: "n-1".into(),
-                out_trade_no: "O-1".into()
+                out_trade_no: OutTradeNo::parse("O_1").unwrap()
             }
         );
     }

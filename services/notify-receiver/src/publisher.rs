@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use common::amqp::{self, PublishError, Topology, TopologyError};
 use common::config::{ExposeSecret, SecretString};
-use common::events::PaymentEventV1;
+use common::events::PaymentEventV2;
 use futures_util::{Stream, StreamExt};
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties, ConnectionStatus, Event};
@@ -129,7 +129,7 @@ impl Publisher {
     /// configured timeout. `Ok` means RabbitMQ has taken responsibility for the message.
     pub async fn publish(
         &self,
-        event: &PaymentEventV1,
+        event: &PaymentEventV2,
         request_id: &str,
     ) -> Result<(), NotifyError> {
         let live = self.live()?;

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use common::events::EventKind;
 use common::health::HealthReport;
+use common::numbers::OutTradeNo;
 use common::telemetry::RequestId;
 use futures_util::StreamExt;
 use tracing::{error, info, warn};
@@ -37,11 +38,11 @@ enum Handled {
     Published {
         kind: EventKind,
         event_id: Uuid,
-        out_trade_no: String,
+        out_trade_no: OutTradeNo,
         notify_id: String,
     },
     Acknowledged {
-        out_trade_no: String,
+        out_trade_no: OutTradeNo,
         notify_id: String,
     },
 }
@@ -157,18 +158,14 @@ async fn ask_for_a_query(body: &[u8], state: &AppState, request_id: &RequestId) 
             .find(|(key, _)| key.as_str() == name)
             .map(|(_, value)| value.as_str())
     };
-    let Some(out_trade_no) = field("out_trade_no") else {
+    let Some(Ok(out_trade_no)) = field("out_trade_no").map(OutTradeNo::parse) else {
         return;
     };
-    let well_formed = !out_trade_no.is_empty()
-        && out_trade_no.len() <= 64
-        && out_trade_no
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !well_formed || field("app_id") != Some(state.verifier.app_id()) {
+    if field("app_id") != Some(state.verifier.app_id()) {
         return;
     }
-    let request = common::events::SyncRequestV1::new(out_trade_no, "unverifiable notification");
+    let request =
+        common::events::SyncRequestV1::new(out_trade_no.clone(), "unverifiable notification");
     match state
         .publisher
         .publish_sync_request(&request, request_id.as_str())

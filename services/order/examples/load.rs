@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::amqp::{Topology, publish_event};
 use common::config::parse_duration;
-use common::events::PaymentEventV1;
+use common::events::{EVENT_VERSION, EventKind, PaymentEventV2, event_id_for};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
@@ -399,16 +399,37 @@ async fn event_to_paid(options: &Arc<Options>) -> Result<(), AnyError> {
         let params: BTreeMap<String, String> = [
             ("app_id", options.app_id.as_str()),
             ("out_trade_no", out_trade_no),
-            ("trade_no", "2026112622001400000000000001"),
             ("trade_status", "TRADE_SUCCESS"),
             ("total_amount", total),
-            ("gmt_payment", "2026-11-26 09:01:00"),
             ("notify_id", &notify_id),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let event = PaymentEventV1::from_notification(params, chrono::Utc::now())?;
+        let now = chrono::Utc::now();
+        // As notify-receiver publishes it (the consumer trusts the broker, not a signature).
+        let event = PaymentEventV2 {
+            version: EVENT_VERSION,
+            event_id: event_id_for(&notify_id, "TRADE_SUCCESS"),
+            kind: EventKind::Paid,
+            out_trade_no: out_trade_no.parse()?,
+            trade_no: "2026112622001400000000000001".into(),
+            trade_status: "TRADE_SUCCESS".into(),
+            total_amount: total.parse()?,
+            receipt_amount: None,
+            refund_fee: None,
+            out_request_no: None,
+            paid_at: Some(now),
+            refunded_at: None,
+            buyer_id: None,
+            buyer_open_id: None,
+            seller_id: None,
+            app_id: options.app_id.clone(),
+            notify_id,
+            notified_at: Some(now),
+            received_at: now,
+            params,
+        };
         publish_event(&channel, &topology, &event, None).await?;
         let due = started + gap * (index as u32 + 1);
         tokio::time::sleep_until(due.into()).await;

@@ -20,7 +20,7 @@ use chrono::Utc;
 use clap::Parser;
 use common::amqp::{Topology, publish_event};
 use common::config::{Env, parse_duration};
-use common::events::PaymentEventV1;
+use common::events::{EVENT_VERSION, EventKind, PaymentEventV2, event_id_for};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use lapin::options::ConfirmSelectOptions;
@@ -68,24 +68,41 @@ async fn admin(options: &Options, sql: String) -> Result<(), AnyError> {
     Ok(())
 }
 
-fn paid_event(out_trade_no: &str, notify_id: &str) -> Result<PaymentEventV1, AnyError> {
+/// A payment event as notify-receiver publishes it (no signature: the consumer trusts the broker).
+fn paid_event(out_trade_no: &str, notify_id: &str) -> Result<PaymentEventV2, AnyError> {
     let params: BTreeMap<String, String> = [
         ("app_id", APP_ID),
-        ("charset", "utf-8"),
-        ("gmt_payment", "2026-12-05 09:01:00"),
         ("notify_id", notify_id),
-        ("notify_time", "2026-12-05 09:01:01"),
-        ("notify_type", "trade_status_sync"),
         ("out_trade_no", out_trade_no),
-        ("seller_id", "2088102177846880"),
         ("total_amount", "99.90"),
-        ("trade_no", "2026120522001400000000000001"),
         ("trade_status", "TRADE_SUCCESS"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    Ok(PaymentEventV1::from_notification(params, Utc::now())?)
+    let now = Utc::now();
+    Ok(PaymentEventV2 {
+        version: EVENT_VERSION,
+        event_id: event_id_for(notify_id, "TRADE_SUCCESS"),
+        kind: EventKind::Paid,
+        out_trade_no: out_trade_no.parse()?,
+        trade_no: "2026120522001400000000000001".into(),
+        trade_status: "TRADE_SUCCESS".into(),
+        total_amount: "99.90".parse()?,
+        receipt_amount: None,
+        refund_fee: None,
+        out_request_no: None,
+        paid_at: Some(now),
+        refunded_at: None,
+        buyer_id: None,
+        buyer_open_id: None,
+        seller_id: Some("2088102177846880".into()),
+        app_id: APP_ID.into(),
+        notify_id: notify_id.into(),
+        notified_at: Some(now),
+        received_at: now,
+        params,
+    })
 }
 
 #[tokio::main]

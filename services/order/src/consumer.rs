@@ -25,7 +25,8 @@ use chrono::Utc;
 use common::amqp::{Topology, dead_letter, header_text};
 use common::config::{ExposeSecret, SecretString};
 use common::events::{
-    EventKind, PaymentEventV1, REQUEST_ID_HEADER, SYNC_REQUEST_ROUTING_KEY, SyncRequestV1,
+    DeadLetterReason, DeathCause, EventKind, PaymentEventV2, REQUEST_ID_HEADER,
+    SYNC_REQUEST_ROUTING_KEY, SyncRequestV1,
 };
 use futures_util::StreamExt as _;
 use lapin::message::Delivery;
@@ -198,7 +199,7 @@ async fn consume(
 /// What to do with a delivery.
 enum Verdict {
     Ack,
-    DeadLetter(String),
+    DeadLetter(DeadLetterReason),
     /// The database cannot be reached: keep the delivery and try again (see the module doc).
     Hold(String),
     Requeue(String),
@@ -252,11 +253,6 @@ async fn handle(
             }
         }
         Verdict::DeadLetter(reason) => {
-            let label = reason
-                .split(':')
-                .next()
-                .unwrap_or("unprocessable")
-                .to_owned();
             match dead_letter(
                 dead_letters,
                 topology,
@@ -269,7 +265,7 @@ async fn handle(
             {
                 Ok(()) => {
                     state.metrics.event(kind, "dead_lettered");
-                    state.metrics.dead_lettered(&label);
+                    state.metrics.dead_lettered(reason.cause.label());
                     error!(%reason, "event dead-lettered");
                     if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
                         warn!(%error, "ack after dead-lettering failed");
@@ -351,12 +347,16 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
     if delivery.routing_key.as_str() == SYNC_REQUEST_ROUTING_KEY {
         return (None, sync_request(state, delivery).await);
     }
-    let event = match PaymentEventV1::from_json(&delivery.data) {
+    // Version 2, or version 1 from a receiver not yet upgraded (converted on read).
+    let event = match PaymentEventV2::from_json(&delivery.data) {
         Ok(event) => event,
         Err(error) => {
             return (
                 EventKind::from_routing_key(delivery.routing_key.as_str()),
-                Verdict::DeadLetter(format!("unparseable: {error}")),
+                Verdict::DeadLetter(DeadLetterReason::new(
+                    DeathCause::Unparseable,
+                    error.to_string(),
+                )),
             );
         }
     };
@@ -364,9 +364,9 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
     if event.app_id != state.app_id {
         return (
             kind,
-            Verdict::DeadLetter(format!(
-                "wrong_app_id: the event is for app {:?}",
-                event.app_id
+            Verdict::DeadLetter(DeadLetterReason::new(
+                DeathCause::WrongAppId,
+                format!("the event is for app {:?}", event.app_id),
             )),
         );
     }
@@ -420,7 +420,7 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
             }
             Verdict::Ack
         }
-        Ok(Err(rejection)) => Verdict::DeadLetter(format!("{}: {rejection}", rejection.reason())),
+        Ok(Err(rejection)) => Verdict::DeadLetter(rejection.dead_letter_reason()),
         Err(error) => database_failure(error),
     };
     (kind, verdict)
@@ -431,13 +431,18 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
 async fn sync_request(state: &SharedState, delivery: &Delivery) -> Verdict {
     let request = match SyncRequestV1::from_json(&delivery.data) {
         Ok(request) => request,
-        Err(error) => return Verdict::DeadLetter(format!("unparseable: {error}")),
+        Err(error) => {
+            return Verdict::DeadLetter(DeadLetterReason::new(
+                DeathCause::Unparseable,
+                error.to_string(),
+            ));
+        }
     };
     let mut conn = match state.pool.get().await {
         Ok(conn) => conn,
         Err(error) => return Verdict::Hold(format!("database: {error}")),
     };
-    match crate::repository::sync_now(&mut conn, &request.out_trade_no, Utc::now()).await {
+    match crate::repository::sync_now(&mut conn, request.out_trade_no.as_str(), Utc::now()).await {
         Ok(moved) => {
             let outcome = if moved { "applied" } else { "ignored" };
             state.metrics.event(SYNC_REQUEST_ROUTING_KEY, outcome);

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::amqp::{Topology, header_text, republish};
-use common::events::DEATH_REASON_HEADER;
+use common::events::{DEATH_REASON_HEADER, DeadLetterReason};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
 use lapin::types::AMQPValue;
@@ -53,14 +53,10 @@ impl DeadLetter {
     fn from_delivery(delivery: &Delivery) -> Self {
         let properties = &delivery.properties;
         let (reason, detail) = match header_text(properties, DEATH_REASON_HEADER) {
-            Some(detail) => (
-                detail
-                    .split_once(':')
-                    .map_or(detail.as_str(), |(label, _)| label)
-                    .trim()
-                    .to_owned(),
-                detail.clone(),
-            ),
+            Some(text) => {
+                let reason = DeadLetterReason::from_header(&text);
+                (reason.cause.label().to_owned(), text)
+            }
             None => {
                 let broker = broker_reason(properties).unwrap_or_else(|| "unknown".to_owned());
                 (

@@ -4,9 +4,7 @@
 //! place that acts on statuses has decided what to do with it.
 
 use std::fmt;
-use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// An order's status; the codes are the original frontend's (DESIGN.md), stored as SMALLINT.
@@ -135,82 +133,13 @@ impl PayType {
     }
 }
 
-/// Why a text is not a merchant number.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a valid number: 1 to 64 letters, digits or underscores")]
-pub struct InvalidNumber(pub String);
+/// The merchant's numbers live in the `domain` crate, with their one rule; this service makes
+/// new ones with a random UUID's bits.
+pub use common::numbers::{OutRequestNo, OutTradeNo};
 
-fn valid_number(text: &str) -> bool {
-    (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Our number for an order's trade at Alipay: 1–64 of `[A-Za-z0-9_]` (Alipay's rule).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct OutTradeNo(String);
-
-impl OutTradeNo {
-    /// A fresh number: UTC `yyyyMMddHHmmss` (sorts by time, readable in Alipay's console) and 18
-    /// random hex digits (72 bits: unguessable, so the return page cannot be probed by counting).
-    pub fn generate(now: DateTime<Utc>) -> Self {
-        let random = uuid::Uuid::new_v4().simple().to_string();
-        Self(format!("{}{}", now.format("%Y%m%d%H%M%S"), &random[..18]))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for OutTradeNo {
-    type Err = InvalidNumber;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if valid_number(text) {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(InvalidNumber(text.to_owned()))
-        }
-    }
-}
-
-impl fmt::Display for OutTradeNo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Our number for one refund request (Alipay's `out_request_no`), same alphabet.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct OutRequestNo(String);
-
-impl OutRequestNo {
-    /// `R` + UTC `yyyyMMddHHmmss` + 18 random hex digits.
-    pub fn generate(now: DateTime<Utc>) -> Self {
-        let random = uuid::Uuid::new_v4().simple().to_string();
-        Self(format!("R{}{}", now.format("%Y%m%d%H%M%S"), &random[..18]))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for OutRequestNo {
-    type Err = InvalidNumber;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if valid_number(text) {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(InvalidNumber(text.to_owned()))
-        }
-    }
-}
-
-impl fmt::Display for OutRequestNo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// 128 fresh random bits for a new merchant number.
+pub fn random_bits() -> u128 {
+    uuid::Uuid::new_v4().as_u128()
 }
 
 /// The courses of one order: non-empty, no duplicates, positive ids, in the order given.
@@ -272,13 +201,13 @@ mod tests {
 
     #[test]
     fn generated_numbers_are_valid_and_distinct() {
-        let now = Utc::now();
-        let a = OutTradeNo::generate(now);
-        let b = OutTradeNo::generate(now);
+        let now = chrono::Utc::now();
+        let a = OutTradeNo::generate(now, random_bits());
+        let b = OutTradeNo::generate(now, random_bits());
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32);
         assert_eq!(a.as_str().parse::<OutTradeNo>().unwrap(), a);
-        let r = OutRequestNo::generate(now);
+        let r = OutRequestNo::generate(now, random_bits());
         assert_eq!(r.as_str().parse::<OutRequestNo>().unwrap(), r);
     }
 

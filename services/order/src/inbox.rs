@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::amqp::{Topology, dead_letter, event_properties};
-use common::events::PaymentEventV1;
+use common::events::{DeadLetterReason, DeathCause, PaymentEventV2};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use lapin::Channel;
@@ -42,7 +42,7 @@ const BATCH: i64 = 100;
 /// An event to keep until it can apply.
 #[derive(Debug, Clone)]
 pub struct Early<'a> {
-    pub event: &'a PaymentEventV1,
+    pub event: &'a PaymentEventV2,
     pub routing_key: &'a str,
     pub body: &'a [u8],
     pub request_id: Option<&'a str>,
@@ -59,7 +59,7 @@ pub async fn park(
     let inserted = diesel::insert_into(early_events::table)
         .values((
             early_events::event_id.eq(early.event.event_id),
-            early_events::out_trade_no.eq(&early.event.out_trade_no),
+            early_events::out_trade_no.eq(early.event.out_trade_no.as_str()),
             early_events::routing_key.eq(early.routing_key),
             early_events::body.eq(early.body),
             early_events::request_id.eq(early.request_id),
@@ -203,27 +203,30 @@ async fn retry_one(
             return Ok(None);
         };
         let now = Utc::now();
-        let event = match PaymentEventV1::from_json(&waiting.body) {
+        let event = match PaymentEventV2::from_json(&waiting.body) {
             Ok(event) => event,
             Err(error) => {
-                dead_letter_row(topology, dead_letters, &waiting, None, &format!("unparseable: {error}"))
-                    .await?;
+                let reason = DeadLetterReason::new(DeathCause::Unparseable, error.to_string());
+                dead_letter_row(topology, dead_letters, &waiting, None, &reason).await?;
                 delete(conn, event_id).await?;
                 return Ok(Some(Step::DeadLettered));
             }
         };
         match payments::apply_event(conn, &event, now).await? {
             Ok(Outcome::NotYetPaid) if patience_passed(&waiting) => {
-                let reason = format!(
-                    "early_event_expired: order {} was not paid within {} of this {} event",
-                    event.out_trade_no,
-                    humanize(state.early_event_patience),
-                    event.kind.routing_key()
+                let reason = DeadLetterReason::new(
+                    DeathCause::EarlyEventExpired,
+                    format!(
+                        "order {} was not paid within {} of this {} event",
+                        event.out_trade_no,
+                        humanize(state.early_event_patience),
+                        event.kind.routing_key()
+                    ),
                 );
                 dead_letter_row(topology, dead_letters, &waiting, Some(&event), &reason).await?;
                 delete(conn, event_id).await?;
                 state.metrics.event(event.kind.routing_key(), "dead_lettered");
-                state.metrics.dead_lettered("early_event_expired");
+                state.metrics.dead_lettered(reason.cause.label());
                 error!(out_trade_no = %event.out_trade_no, event_id = %event.event_id, "early event waited too long: dead-lettered");
                 Ok(Some(Step::DeadLettered))
             }
@@ -247,11 +250,11 @@ async fn retry_one(
                 Ok(Some(Step::Applied))
             }
             Err(rejection) => {
-                let reason = format!("{}: {rejection}", rejection.reason());
+                let reason = rejection.dead_letter_reason();
                 dead_letter_row(topology, dead_letters, &waiting, Some(&event), &reason).await?;
                 delete(conn, event_id).await?;
                 state.metrics.event(event.kind.routing_key(), "dead_lettered");
-                state.metrics.dead_lettered(rejection.reason());
+                state.metrics.dead_lettered(reason.cause.label());
                 error!(%reason, "early event can never apply: dead-lettered");
                 Ok(Some(Step::DeadLettered))
             }
@@ -287,8 +290,8 @@ async fn dead_letter_row(
     topology: &Topology,
     channel: &Channel,
     waiting: &Waiting,
-    event: Option<&PaymentEventV1>,
-    reason: &str,
+    event: Option<&PaymentEventV2>,
+    reason: &DeadLetterReason,
 ) -> Result<(), TxError> {
     let properties = match event {
         Some(event) => event_properties(event, waiting.request_id.as_deref()),

@@ -8,7 +8,7 @@ use diesel_async::AsyncConnection as _;
 use payment_proto::v1::{CreatePagePayRequest, TradeStatus};
 use tracing::{info, warn};
 
-use crate::domain::{CourseList, OrderStatus, OutTradeNo, PayType};
+use crate::domain::{CourseList, OrderStatus, OutTradeNo, PayType, random_bits};
 use crate::error::ApiError;
 use crate::gateway::GatewayError;
 use crate::payments::{self, Facts, Outcome};
@@ -52,7 +52,7 @@ pub async fn create(
         }
     }
     let now = Utc::now();
-    let out_trade_no = OutTradeNo::generate(now);
+    let out_trade_no = OutTradeNo::generate(now, random_bits());
     let expires_at = now + state.order_ttl;
     let zero = order.total_amount.is_zero();
     let (status, pay_time) = if zero {
@@ -90,13 +90,8 @@ pub async fn create(
         });
     }
 
-    let request = CreatePagePayRequest {
-        out_trade_no: out_trade_no.to_string(),
-        total_amount: order.total_amount.to_string(),
-        subject,
-        time_expire: Some(alipay::time::format_beijing(expires_at)),
-        ..CreatePagePayRequest::default()
-    };
+    let request =
+        CreatePagePayRequest::for_order(&out_trade_no, order.total_amount, subject, expires_at);
     match state.gateway.create_page_pay(request_id, request).await {
         Ok(link) => {
             state.metrics.order_created("pay_link");
@@ -282,13 +277,12 @@ pub async fn pay_link(
             "the order has expired; please place a new one".into(),
         ));
     }
-    let request = CreatePagePayRequest {
-        out_trade_no: order.out_trade_no.clone(),
-        total_amount: order.total_amount.to_string(),
-        subject: order.subject.clone(),
-        time_expire: Some(alipay::time::format_beijing(order.expires_at)),
-        ..CreatePagePayRequest::default()
-    };
+    let request = CreatePagePayRequest::for_order(
+        out_trade_no,
+        order.total_amount,
+        order.subject.clone(),
+        order.expires_at,
+    );
     let link = state.gateway.create_page_pay(request_id, request).await?;
     info!(%out_trade_no, "pay link handed out again");
     Ok(link.url)

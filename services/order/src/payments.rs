@@ -7,24 +7,40 @@
 //! moved, and changes nothing.
 
 use chrono::{DateTime, Utc};
-use common::events::{EventKind, PaymentEventV1};
+use common::events::{DeadLetterReason, DeathCause, EventKind, PaymentEventV2};
 use common::money::Money;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use payment_proto::v1::{QueryTradeResponse, TradeStatus};
 use uuid::Uuid;
 
-use crate::domain::{OrderStatus, RefundStatus};
+use crate::domain::{OrderStatus, OutRequestNo, RefundStatus};
 use crate::repository::{self, NewEvent, RepoError};
 
 /// Namespace of the ids given to signed `QueryTrade` answers, stored like events.
 const QUERY_EVENT_NAMESPACE: Uuid = uuid::uuid!("0b8f8f3e-2d55-4c1e-9a0e-6a3c0f7d9b41");
 
+/// Where facts come from: a payment event of some kind, or a signed `QueryTrade` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactSource {
+    Event(EventKind),
+    Query,
+}
+
+impl FactSource {
+    /// The word stored in `payment_events.kind`: `paid`, `closed`, `refunded` or `query`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactSource::Event(kind) => kind.as_str(),
+            FactSource::Query => "query",
+        }
+    }
+}
+
 /// What Alipay said about one trade, from an event or a query.
 #[derive(Debug, Clone)]
 pub struct Facts {
     pub event_id: Uuid,
-    /// `paid`, `closed`, `refunded` (events) or `query`.
-    pub kind: &'static str,
+    pub kind: FactSource,
     pub out_trade_no: String,
     pub trade_no: String,
     pub trade_status: String,
@@ -37,25 +53,15 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub fn from_event(event: &PaymentEventV1) -> Self {
-        let paid_at = event
-            .gmt_payment
-            .as_deref()
-            .and_then(|text| alipay::time::parse_beijing(text).ok())
-            .unwrap_or(event.received_at);
-        let kind = match event.kind {
-            common::events::EventKind::Paid => "paid",
-            common::events::EventKind::Closed => "closed",
-            common::events::EventKind::Refunded => "refunded",
-        };
+    pub fn from_event(event: &PaymentEventV2) -> Self {
         Self {
             event_id: event.event_id,
-            kind,
-            out_trade_no: event.out_trade_no.clone(),
+            kind: FactSource::Event(event.kind),
+            out_trade_no: event.out_trade_no.to_string(),
             trade_no: event.trade_no.clone(),
             trade_status: event.trade_status.clone(),
             total_amount: event.total_amount,
-            paid_at,
+            paid_at: event.paid_at.unwrap_or(event.received_at),
             params: serde_json::to_value(&event.params).unwrap_or(serde_json::Value::Null),
             received_at: event.received_at,
         }
@@ -68,13 +74,9 @@ impl Facts {
         if !answer.exists || !status.is_paid() {
             return None;
         }
-        let total_amount = answer.total_amount.parse::<Money>().ok()?;
+        let total_amount = answer.total().ok()?;
         let trade_status = status.alipay_name()?.to_owned();
-        let paid_at = answer
-            .send_pay_date
-            .as_deref()
-            .and_then(|text| alipay::time::parse_beijing(text).ok())
-            .unwrap_or(now);
+        let paid_at = answer.paid_at().unwrap_or(now);
         let params = serde_json::from_str(&answer.raw_json)
             .unwrap_or_else(|_| serde_json::Value::String(answer.raw_json.clone()));
         Some(Self {
@@ -82,7 +84,7 @@ impl Facts {
                 &QUERY_EVENT_NAMESPACE,
                 format!("{}:{trade_status}", answer.trade_no).as_bytes(),
             ),
-            kind: "query",
+            kind: FactSource::Query,
             out_trade_no: answer.out_trade_no.clone(),
             trade_no: answer.trade_no.clone(),
             trade_status,
@@ -97,7 +99,7 @@ impl Facts {
         NewEvent {
             event_id: self.event_id,
             order_id,
-            kind: self.kind,
+            kind: self.kind.as_str(),
             trade_no: &self.trade_no,
             trade_status: &self.trade_status,
             total_amount: self.total_amount,
@@ -138,19 +140,24 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub fn reason(&self) -> &'static str {
+    pub fn cause(&self) -> DeathCause {
         match self {
-            Rejection::UnknownOrder(_) => "unknown_order",
-            Rejection::AmountMismatch { .. } => "amount_mismatch",
-            Rejection::Unparseable(_) => "unparseable",
+            Rejection::UnknownOrder(_) => DeathCause::UnknownOrder,
+            Rejection::AmountMismatch { .. } => DeathCause::AmountMismatch,
+            Rejection::Unparseable(_) => DeathCause::Unparseable,
         }
+    }
+
+    /// What the dead-letter header says about it.
+    pub fn dead_letter_reason(&self) -> DeadLetterReason {
+        DeadLetterReason::new(self.cause(), self.to_string())
     }
 }
 
 /// Applies one payment event of any kind: what the consumer and the early-event inbox share.
 pub async fn apply_event(
     conn: &mut AsyncPgConnection,
-    event: &PaymentEventV1,
+    event: &PaymentEventV2,
     now: DateTime<Utc>,
 ) -> Result<Result<Outcome, Rejection>, RepoError> {
     let facts = Facts::from_event(event);
@@ -159,7 +166,8 @@ pub async fn apply_event(
         EventKind::Closed => apply_close(conn, &facts, now).await,
         EventKind::Refunded => match event.refund_fee {
             Some(refund_fee) => {
-                apply_refund(conn, &facts, refund_fee, event.out_biz_no.as_deref(), now).await
+                let number = event.out_request_no.as_ref().map(OutRequestNo::as_str);
+                apply_refund(conn, &facts, refund_fee, number, now).await
             }
             None => Ok(Err(Rejection::Unparseable(
                 "a refund event without refund_fee".into(),

@@ -9,7 +9,7 @@ use payment_proto::v1::RefundRequest;
 use tonic::Code;
 use tracing::{info, warn};
 
-use crate::domain::{OrderStatus, OutRequestNo, OutTradeNo, RefundStatus};
+use crate::domain::{OrderStatus, OutRequestNo, OutTradeNo, RefundStatus, random_bits};
 use crate::error::ApiError;
 use crate::gateway::GatewayError;
 use crate::repository::{self, Order, Refund, RepoError};
@@ -71,7 +71,7 @@ pub async fn create(
                     "amount {amount} is more than the {available} left to refund"
                 ))));
             }
-            let number = OutRequestNo::generate(now);
+            let number = OutRequestNo::generate(now, random_bits());
             let refund = repository::insert_refund(
                 conn,
                 order.id,
@@ -159,7 +159,7 @@ async fn send(
     };
     match state.gateway.refund(request_id, request).await {
         Ok(answer) => {
-            let cumulative = answer.refund_fee.parse::<Money>().ok();
+            let cumulative = answer.refunded_total().ok();
             record_success(state, order, refund, cumulative).await
         }
         Err(GatewayError::Unavailable(cause)) => {

@@ -12,7 +12,7 @@
 //! | a bug on our side | `INTERNAL` | the cause is logged, not sent |
 
 use alipay::client::ClientError;
-use alipay::request::RequestError;
+use alipay::request::{InvalidNumber, RequestError};
 use alipay::response::{AlipayError, ResponseError};
 use payment_proto::v1::AlipayErrorDetail;
 use tonic::{Code, Status};
@@ -81,6 +81,13 @@ impl From<RequestError> for GatewayError {
             }
         };
         GatewayError::invalid(field, error.to_string())
+    }
+}
+
+/// A merchant number refused at the edge reads as the request builder's refusal of it.
+impl From<InvalidNumber> for GatewayError {
+    fn from(error: InvalidNumber) -> Self {
+        RequestError::from(error).into()
     }
 }
 

@@ -202,8 +202,13 @@ impl GatewayService {
         // Whatever the caller names the order, the cashier gets a subject Alipay accepts: this is
         // the one place where Alipay's character rules are applied to it.
         let subject = Subject::for_cashier(&input.subject)?;
-        let time_expire = match input.time_expire.as_deref() {
-            Some(text) => Some(TimeExpire::parse(text)?),
+        // The one place where the caller's instant becomes Alipay's Beijing-time text.
+        let time_expire = match &input.time_expire {
+            Some(deadline) => Some(TimeExpire::at(
+                payment_proto::instant(deadline).ok_or_else(|| {
+                    GatewayError::invalid("time_expire", "is not a valid timestamp")
+                })?,
+            )),
             None => self
                 .pay_expiry
                 .and_then(|expiry| chrono::Duration::from_std(expiry).ok())
@@ -225,10 +230,17 @@ struct PayInput {
     total_amount: String,
     subject: String,
     body: Option<String>,
-    time_expire: Option<String>,
+    time_expire: Option<prost_types::Timestamp>,
     return_url: Option<String>,
     notify_url: Option<String>,
     passback_params: Option<String>,
+}
+
+/// Alipay's Beijing-time text as the instant the proto carries; text that does not read stays
+/// in `raw_json` only.
+fn beijing_instant(text: Option<&str>) -> Option<prost_types::Timestamp> {
+    let instant = alipay::time::parse_beijing(text?).ok()?;
+    Some(payment_proto::timestamp(instant))
 }
 
 fn parse_out_trade_no(text: &str) -> Result<OutTradeNo, GatewayError> {
@@ -418,7 +430,7 @@ impl PaymentGateway for GatewayService {
                     buyer_logon_id: trade.buyer_logon_id,
                     buyer_user_id: trade.buyer_user_id,
                     buyer_open_id: trade.buyer_open_id,
-                    send_pay_date: trade.send_pay_date,
+                    send_pay_date: beijing_instant(trade.send_pay_date.as_deref()),
                     raw_json: node,
                 },
             })
@@ -485,7 +497,7 @@ impl PaymentGateway for GatewayService {
                 refund_fee: money_text(result.refund_fee).unwrap_or_default(),
                 trade_no: result.trade_no.unwrap_or(input.trade_no),
                 out_trade_no: result.out_trade_no.unwrap_or(input.out_trade_no),
-                gmt_refund_pay: result.gmt_refund_pay,
+                gmt_refund_pay: beijing_instant(result.gmt_refund_pay.as_deref()),
                 raw_json: node,
             })
         })

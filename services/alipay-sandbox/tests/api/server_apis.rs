@@ -208,7 +208,7 @@ async fn refunds_are_partial_idempotent_bounded_notified_and_a_full_one_closes_t
     assert_eq!(refunds.len(), 2);
     let partial = refunds
         .iter()
-        .find(|n| n.out_biz_no.as_deref() == Some("RF_1"))
+        .find(|n| n.out_biz_no.as_ref().map(OutRequestNo::as_str) == Some("RF_1"))
         .unwrap();
     assert_eq!(partial.trade_status, alipay::TradeStatus::TradeSuccess);
     assert_eq!(partial.refund_fee.unwrap().to_string(), "30.00");
@@ -216,7 +216,7 @@ async fn refunds_are_partial_idempotent_bounded_notified_and_a_full_one_closes_t
     assert_eq!(gmt_refund.len(), 23, "milliseconds: {gmt_refund}");
     let full = refunds
         .iter()
-        .find(|n| n.out_biz_no.as_deref() == Some("RF_2"))
+        .find(|n| n.out_biz_no.as_ref().map(OutRequestNo::as_str) == Some("RF_2"))
         .unwrap();
     assert_eq!(full.trade_status, alipay::TradeStatus::TradeClosed);
     assert_eq!(

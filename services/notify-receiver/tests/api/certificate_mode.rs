@@ -13,7 +13,7 @@ use alipay::AesKey;
 use alipay::keys::PrivateKey;
 use alipay_sandbox::pki::{AlipayCertificate, PkiSettings};
 use alipay_sandbox::{AppRegistration, RunningSandbox};
-use common::events::PaymentEventV1;
+use common::events::PaymentEventV2;
 use payment_gateway::settings::CertificateTexts;
 use payment_gateway::{RetryPolicy, RunningGateway};
 use payment_proto::GatewayClient;
@@ -270,8 +270,8 @@ async fn a_rotation_in_the_middle_of_a_stream_loses_nothing() {
     // Nothing lost: one order.paid event per payment in the queue.
     let mut events = BTreeSet::new();
     while let Some(message) = stack.receiver.next_message().await {
-        let event: PaymentEventV1 = serde_json::from_slice(&message.data).unwrap();
-        events.insert(event.out_trade_no);
+        let event: PaymentEventV2 = serde_json::from_slice(&message.data).unwrap();
+        events.insert(event.out_trade_no.as_str().to_owned());
     }
     assert_eq!(events, paid.iter().cloned().collect::<BTreeSet<_>>());
     let metrics = stack.receiver.metrics().await;

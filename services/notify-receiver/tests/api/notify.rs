@@ -3,7 +3,7 @@
 use alipay::keys::PrivateKey;
 use alipay::sign::SignType;
 use common::amqp::header_text;
-use common::events::{EventKind, PaymentEventV1, REQUEST_ID_HEADER, event_id_for};
+use common::events::{EventKind, PaymentEventV2, REQUEST_ID_HEADER, event_id_for};
 
 use crate::helpers::*;
 
@@ -11,7 +11,7 @@ use crate::helpers::*;
 async fn a_valid_notification_is_published_once_with_its_routing_key_payload_and_headers() {
     // Arrange
     let app = spawn_ready_app(TestConfig::default()).await;
-    let fields = paid_fields("n-valid-1", "O-valid-1");
+    let fields = paid_fields("n-valid-1", "O_valid_1");
     let body = signed_body(&fields);
 
     // Act
@@ -46,25 +46,29 @@ async fn a_valid_notification_is_published_once_with_its_routing_key_payload_and
     );
     assert_eq!(
         properties.kind().as_ref().map(|k| k.as_str()),
-        Some("order.paid.v1")
+        Some("order.paid.v2")
     );
     assert_eq!(
         header_text(properties, REQUEST_ID_HEADER).as_deref(),
         Some("req-abc-123")
     );
 
-    let event = PaymentEventV1::from_json(&message.data).unwrap();
-    assert_eq!(event.version, 1);
+    let event = PaymentEventV2::from_json(&message.data).unwrap();
+    assert_eq!(event.version, 2);
     assert_eq!(event.event_id, expected_id);
     assert_eq!(event.kind, EventKind::Paid);
-    assert_eq!(event.out_trade_no, "O-valid-1");
+    assert_eq!(event.out_trade_no.as_str(), "O_valid_1");
     assert_eq!(event.trade_no, "2024051622001400000000000001");
     assert_eq!(event.trade_status, "TRADE_SUCCESS");
     assert_eq!(event.total_amount.to_string(), "88.88");
     assert_eq!(event.app_id, APP_ID);
     assert_eq!(event.seller_id.as_deref(), Some(SELLER_ID));
     assert_eq!(event.buyer_id.as_deref(), Some("2088102177846875"));
-    assert_eq!(event.gmt_payment.as_deref(), Some("2024-05-16 17:06:45"));
+    // Alipay's Beijing wall-clock text becomes an instant.
+    assert_eq!(
+        event.paid_at.map(|at| at.to_rfc3339()),
+        Some("2024-05-16T09:06:45+00:00".into())
+    );
     // Every field Alipay sent, verbatim, sign and sign_type included.
     assert_eq!(event.params.len(), fields.len() + 2);
     for (name, value) in &fields {
@@ -83,7 +87,7 @@ async fn a_valid_notification_is_published_once_with_its_routing_key_payload_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_notification_twice_yields_the_same_event_id() {
     let app = spawn_ready_app(TestConfig::default()).await;
-    let body = signed_body(&paid_fields("n-dup-1", "O-dup-1"));
+    let body = signed_body(&paid_fields("n-dup-1", "O_dup_1"));
 
     for _ in 0..2 {
         let response = app.post_notification(body.clone()).await;
@@ -94,8 +98,8 @@ async fn the_same_notification_twice_yields_the_same_event_id() {
     let first = app.next_message().await.unwrap();
     let second = app.next_message().await.unwrap();
     let (first_event, second_event) = (
-        PaymentEventV1::from_json(&first.data).unwrap(),
-        PaymentEventV1::from_json(&second.data).unwrap(),
+        PaymentEventV2::from_json(&first.data).unwrap(),
+        PaymentEventV2::from_json(&second.data).unwrap(),
     );
     assert_eq!(first_event.event_id, second_event.event_id);
     assert_eq!(
@@ -113,13 +117,13 @@ async fn the_same_notification_twice_yields_the_same_event_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_notifications_are_rejected_and_nothing_is_published() {
     let app = spawn_ready_app(TestConfig::default()).await;
-    let body = signed_body(&paid_fields("n-tamper-1", "O-tamper-1"));
+    let body = signed_body(&paid_fields("n-tamper-1", "O_tamper_1"));
     let signature = body.rsplit_once("&sign=").unwrap().1;
     let mut flipped = signature.to_owned();
     let replacement = if flipped.starts_with('A') { "B" } else { "A" };
     flipped.replace_range(0..1, replacement);
     let foreign_but_signed = signed_body(&with(
-        paid_fields("n-tamper-2", "O-tamper-2"),
+        paid_fields("n-tamper-2", "O_tamper_2"),
         "app_id",
         "2021999999999999",
     ));
@@ -176,27 +180,27 @@ async fn tampered_notifications_are_rejected_and_nothing_is_published() {
 async fn closed_and_refund_notifications_take_their_routing_keys() {
     let app = spawn_ready_app(TestConfig::default()).await;
     let closed = with(
-        paid_fields("n-closed", "O-closed"),
+        paid_fields("n-closed", "O_closed"),
         "trade_status",
         "TRADE_CLOSED",
     );
     let finished = with(
-        paid_fields("n-finished", "O-finished"),
+        paid_fields("n-finished", "O_finished"),
         "trade_status",
         "TRADE_FINISHED",
     );
     let partial_refund = [
-        ("out_biz_no", "R-1"),
+        ("out_biz_no", "R_1"),
         ("refund_fee", "10.00"),
         ("gmt_refund", "2024-05-18 14:04:13.027"),
     ]
     .into_iter()
-    .fold(paid_fields("n-refund", "O-refund"), |fields, (k, v)| {
+    .fold(paid_fields("n-refund", "O_refund"), |fields, (k, v)| {
         with(fields, k, v)
     });
     let full_refund = with(
         with(
-            paid_fields("n-refund-full", "O-refund"),
+            paid_fields("n-refund-full", "O_refund"),
             "trade_status",
             "TRADE_CLOSED",
         ),
@@ -205,10 +209,10 @@ async fn closed_and_refund_notifications_take_their_routing_keys() {
     );
 
     for (fields, routing_key, message_type) in [
-        (closed, "order.closed", "order.closed.v1"),
-        (finished, "order.paid", "order.paid.v1"),
-        (partial_refund, "order.refunded", "order.refunded.v1"),
-        (full_refund, "order.refunded", "order.refunded.v1"),
+        (closed, "order.closed", "order.closed.v2"),
+        (finished, "order.paid", "order.paid.v2"),
+        (partial_refund, "order.refunded", "order.refunded.v2"),
+        (full_refund, "order.refunded", "order.refunded.v2"),
     ] {
         let response = app.post_notification(signed_body(&fields)).await;
         assert_eq!(response.status().as_u16(), 200, "{routing_key}");
@@ -218,7 +222,7 @@ async fn closed_and_refund_notifications_take_their_routing_keys() {
             message.properties.kind().as_ref().map(|k| k.as_str()),
             Some(message_type)
         );
-        let event = PaymentEventV1::from_json(&message.data).unwrap();
+        let event = PaymentEventV2::from_json(&message.data).unwrap();
         assert_eq!(event.kind.routing_key(), routing_key);
     }
     app.assert_queue_empty().await;
@@ -228,7 +232,7 @@ async fn closed_and_refund_notifications_take_their_routing_keys() {
 async fn wait_buyer_pay_is_acknowledged_and_nothing_is_published() {
     let app = spawn_ready_app(TestConfig::default()).await;
     let fields = with(
-        paid_fields("n-wait", "O-wait"),
+        paid_fields("n-wait", "O_wait"),
         "trade_status",
         "WAIT_BUYER_PAY",
     );
@@ -250,9 +254,9 @@ async fn a_foreign_seller_is_rejected_when_a_seller_is_configured() {
         ..TestConfig::default()
     })
     .await;
-    let ours = signed_body(&paid_fields("n-seller-1", "O-seller-1"));
+    let ours = signed_body(&paid_fields("n-seller-1", "O_seller_1"));
     let theirs = signed_body(&with(
-        paid_fields("n-seller-2", "O-seller-2"),
+        paid_fields("n-seller-2", "O_seller_2"),
         "seller_id",
         "2088000000000009",
     ));
@@ -268,8 +272,8 @@ async fn a_foreign_seller_is_rejected_when_a_seller_is_configured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_rejected_with_400() {
     let app = spawn_ready_app(TestConfig::default()).await;
-    let valid = signed_body(&paid_fields("n-malformed", "O-malformed"));
-    let missing_notify_id: Vec<_> = paid_fields("x", "O-malformed")
+    let valid = signed_body(&paid_fields("n-malformed", "O_malformed"));
+    let missing_notify_id: Vec<_> = paid_fields("x", "O_malformed")
         .into_iter()
         .filter(|(k, _)| k != "notify_id")
         .collect();
@@ -353,7 +357,7 @@ async fn the_notify_path_is_configurable_and_only_takes_post() {
         ..TestConfig::default()
     })
     .await;
-    let body = signed_body(&paid_fields("n-path", "O-path"));
+    let body = signed_body(&paid_fields("n-path", "O_path"));
 
     let elsewhere = app
         .client
@@ -376,7 +380,7 @@ async fn legacy_rsa_notifications_verify_when_configured_for_rsa() {
         ..TestConfig::default()
     })
     .await;
-    let fields = paid_fields("n-rsa", "O-rsa");
+    let fields = paid_fields("n-rsa", "O_rsa");
     let key: &PrivateKey = alipay_private_key();
 
     let rsa = app
@@ -412,6 +416,6 @@ async fn a_notification_for_our_order_that_does_not_verify_asks_for_a_query_and_
         common::events::SYNC_REQUEST_ROUTING_KEY
     );
     let request = common::events::SyncRequestV1::from_json(&hint.data).unwrap();
-    assert_eq!(request.out_trade_no, "O_hint_1");
+    assert_eq!(request.out_trade_no.as_str(), "O_hint_1");
     assert!(app.next_message().await.is_none());
 }

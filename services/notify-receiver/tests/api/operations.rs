@@ -18,7 +18,7 @@ async fn health_readiness_and_metrics_are_served() {
         r#"{"status":"ready","checks":{"broker":true}}"#
     );
 
-    let body = signed_body(&paid_fields("n-metrics", "O-metrics"));
+    let body = signed_body(&paid_fields("n-metrics", "O_metrics"));
     assert_eq!(app.post_notification(body).await.status().as_u16(), 200);
     let metrics = app.get("/metrics").await;
     assert!(
@@ -44,7 +44,7 @@ async fn request_ids_are_generated_or_kept_and_reach_the_message() {
 
     // None sent: one is generated (a UUID v7) and travels to the message.
     let response = app
-        .post_notification(signed_body(&paid_fields("n-rid-1", "O-rid-1")))
+        .post_notification(signed_body(&paid_fields("n-rid-1", "O_rid_1")))
         .await;
     let generated = response.headers()[REQUEST_ID_HEADER]
         .to_str()
@@ -61,7 +61,7 @@ async fn request_ids_are_generated_or_kept_and_reach_the_message() {
     );
 
     // An unsafe one (a space could forge log lines) is replaced, not echoed.
-    let body = signed_body(&paid_fields("n-rid-2", "O-rid-2"));
+    let body = signed_body(&paid_fields("n-rid-2", "O_rid_2"));
     let response = app.post_raw(FORM, body.into_bytes(), Some("evil id")).await;
     let replaced = response.headers()[REQUEST_ID_HEADER]
         .to_str()

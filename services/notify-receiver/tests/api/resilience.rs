@@ -33,7 +33,7 @@ async fn rabbitmq_unreachable_answers_503_and_readiness_says_so() {
         "alive, only not ready"
     );
     let response = app
-        .post_notification(signed_body(&paid_fields("n-down", "O-down")))
+        .post_notification(signed_body(&paid_fields("n-down", "O_down")))
         .await;
     assert_fail(response, 503).await;
 
@@ -62,7 +62,7 @@ async fn a_severed_connection_answers_503_then_success_once_reconnected() {
         ..TestConfig::default()
     })
     .await;
-    let body = signed_body(&paid_fields("n-sever", "O-sever"));
+    let body = signed_body(&paid_fields("n-sever", "O_sever"));
     assert_eq!(
         app.post_notification(body.clone()).await.status().as_u16(),
         200
@@ -128,7 +128,7 @@ async fn a_connection_closed_by_rabbitmq_is_replaced() {
             .contains("notify_amqp_reconnects_total 1")
     );
     let response = app
-        .post_notification(signed_body(&paid_fields("n-closed-conn", "O-1")))
+        .post_notification(signed_body(&paid_fields("n-closed-conn", "O_1")))
         .await;
     assert_eq!(response.status().as_u16(), 200);
     assert!(app.next_message().await.is_some());
@@ -184,7 +184,7 @@ async fn no_confirm_within_the_timeout_answers_503() {
         ..TestConfig::default()
     })
     .await;
-    let body = signed_body(&paid_fields("n-slow", "O-slow"));
+    let body = signed_body(&paid_fields("n-slow", "O_slow"));
 
     proxy.set_paused(true);
     let started = std::time::Instant::now();
@@ -239,7 +239,7 @@ async fn a_nack_from_the_broker_answers_503() {
         .unwrap();
 
     assert_fail(
-        app.post_notification(signed_body(&paid_fields("n-nack", "O-nack")))
+        app.post_notification(signed_body(&paid_fields("n-nack", "O_nack")))
             .await,
         503,
     )
@@ -261,7 +261,7 @@ async fn an_unroutable_event_answers_503() {
     .await;
 
     assert_fail(
-        app.post_notification(signed_body(&paid_fields("n-unroutable", "O-1")))
+        app.post_notification(signed_body(&paid_fields("n-unroutable", "O_1")))
             .await,
         503,
     )
@@ -280,7 +280,7 @@ async fn shutdown_finishes_the_requests_in_flight() {
         ..TestConfig::default()
     })
     .await;
-    let body = signed_body(&paid_fields("n-drain", "O-drain"));
+    let body = signed_body(&paid_fields("n-drain", "O_drain"));
 
     // A request waits for its confirm (held back by the proxy) when the shutdown signal fires.
     proxy.set_paused(true);

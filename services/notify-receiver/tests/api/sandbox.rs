@@ -8,7 +8,7 @@ use alipay::keys::PrivateKey;
 use alipay::request::{Gateway, OutTradeNo, PagePay, RequestSigner, Subject};
 use alipay::sign::SignType;
 use alipay_sandbox::{AppRegistration, Settings as SandboxSettings};
-use common::events::{EventKind, PaymentEventV1};
+use common::events::{EventKind, PaymentEventV2};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -90,9 +90,9 @@ async fn a_payment_in_the_sandbox_reaches_the_queue_through_the_receiver() {
     }
     let message = message.expect("the sandbox's notification was published");
     assert_eq!(message.routing_key.as_str(), "order.paid");
-    let event = PaymentEventV1::from_json(&message.data).unwrap();
+    let event = PaymentEventV2::from_json(&message.data).unwrap();
     assert_eq!(event.kind, EventKind::Paid);
-    assert_eq!(event.out_trade_no, out_trade_no);
+    assert_eq!(event.out_trade_no.as_str(), out_trade_no);
     assert_eq!(event.total_amount.to_string(), "88.88");
     assert_eq!(event.app_id, APP_ID);
     assert_eq!(event.seller_id.as_deref(), Some(SELLER_ID));

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use alipay::form;
-use common::events::{EventKind, PaymentEventV1};
+use common::events::{EventKind, PaymentEventV2};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -72,7 +72,7 @@ async fn every_vector_is_accepted_or_rejected_as_listed() {
                 match app.next_message().await {
                     None => assert_eq!(status_field, "WAIT_BUYER_PAY", "{name}: nothing published"),
                     Some(message) => {
-                        let event = PaymentEventV1::from_json(&message.data).unwrap();
+                        let event = PaymentEventV2::from_json(&message.data).unwrap();
                         let refund =
                             params.contains_key("refund_fee") || params.contains_key("out_biz_no");
                         let expected = match (refund, status_field) {

@@ -4,7 +4,6 @@
 //! nothing is ever un-paid: those differences are left for a person.
 
 use chrono::{DateTime, Utc};
-use common::money::Money;
 use tracing::{info, warn};
 
 use super::compare::{Difference, Kind};
@@ -166,7 +165,10 @@ async fn confirm_paid(
                 format!(
                     "QueryTrade confirms the payment ({}) on {}: another day's bill",
                     facts.trade_status,
-                    alipay::time::format_beijing(facts.paid_at)
+                    facts
+                        .paid_at
+                        .with_timezone(&common::beijing::OFFSET)
+                        .format("%Y-%m-%d %H:%M:%S")
                 )
             }))
         }
@@ -199,11 +201,7 @@ async fn settle_refund(
             answer.exists, answer.refund_status
         )));
     }
-    let Some(amount) = answer
-        .refund_amount
-        .as_deref()
-        .and_then(|text| text.parse::<Money>().ok())
-    else {
+    let Some(Ok(amount)) = answer.amount() else {
         return Ok(not_healed("QueryRefund gave no refund amount"));
     };
     let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;

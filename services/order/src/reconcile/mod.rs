@@ -19,7 +19,8 @@ pub mod store;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use common::beijing;
 use common::config::{ConfigError, Env, format_duration};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -182,21 +183,14 @@ impl From<RepoError> for RunError {
     }
 }
 
-/// `[start, end)` of a Beijing calendar day.
+/// `[start, end)` of a Beijing calendar day (the day of a bill).
 pub fn beijing_day(date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start_of = |day: NaiveDate| {
-        alipay::time::beijing()
-            .from_local_datetime(&day.and_time(NaiveTime::MIN))
-            .single()
-            .map_or(DateTime::<Utc>::MIN_UTC, |at| at.with_timezone(&Utc))
-    };
-    let next = date.checked_add_days(Days::new(1)).unwrap_or(date);
-    (start_of(date), start_of(next))
+    beijing::day(date)
 }
 
 /// Today in Beijing.
 pub fn beijing_today(now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&alipay::time::beijing()).date_naive()
+    beijing::date_of(now)
 }
 
 /// Reconciles one day. `trigger` says who asked (`schedule`, `cli`); `rerun` lets a day that
@@ -497,6 +491,7 @@ pub fn render_table(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn settings_defaults_and_errors() {
@@ -531,12 +526,12 @@ mod tests {
     #[test]
     fn ten_in_beijing_is_two_utc() {
         let at = NaiveTime::from_hms_opt(10, 0, 0).unwrap();
-        let now = alipay::time::parse_beijing("2026-12-05 08:30:00").unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 0, 30, 0).unwrap(); // 08:30 in Beijing
         let (today, next) = slots(now, at);
         assert_eq!(today.to_rfc3339(), "2026-12-05T02:00:00+00:00");
         assert_eq!(next.to_rfc3339(), "2026-12-06T02:00:00+00:00");
         // Late in the Beijing day, today's slot is still that morning's.
-        let late = alipay::time::parse_beijing("2026-12-05 23:59:00").unwrap();
+        let late = Utc.with_ymd_and_hms(2026, 12, 5, 15, 59, 0).unwrap(); // 23:59 in Beijing
         assert_eq!(slots(late, at).0.to_rfc3339(), "2026-12-05T02:00:00+00:00");
     }
 

@@ -18,7 +18,7 @@ fn refund_event(
     fee: &str,
     out_biz_no: &str,
     notify_id: &str,
-) -> common::events::PaymentEventV1 {
+) -> common::events::PaymentEventV2 {
     let mut params = paid_params(number, "99.90", notify_id);
     params.insert("refund_fee".into(), fee.into());
     params.insert("gmt_refund".into(), "2026-11-26 10:00:00.123".into());

@@ -17,7 +17,7 @@ use chrono::Utc;
 use common::amqp::{Topology, publish_event};
 use common::auth::JwtIssuer;
 use common::config::Env;
-use common::events::PaymentEventV1;
+use common::events::PaymentEventV2;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use lapin::message::Delivery;
 use lapin::options::{
@@ -512,7 +512,7 @@ impl TestApp {
     }
 
     /// Publishes an event as notify-receiver would.
-    pub async fn publish(&self, event: &PaymentEventV1) {
+    pub async fn publish(&self, event: &PaymentEventV2) {
         publish_event(&self.channel, &self.topology, event, Some("test-request"))
             .await
             .unwrap();
@@ -586,14 +586,38 @@ pub fn paid_params(out_trade_no: &str, total: &str, notify_id: &str) -> BTreeMap
 }
 
 /// The event notify-receiver publishes for [`paid_params`].
-pub fn paid_event(out_trade_no: &str, total: &str, notify_id: &str) -> PaymentEventV1 {
-    PaymentEventV1::from_notification(paid_params(out_trade_no, total, notify_id), Utc::now())
-        .unwrap()
+pub fn paid_event(out_trade_no: &str, total: &str, notify_id: &str) -> PaymentEventV2 {
+    event_from(paid_params(out_trade_no, total, notify_id))
 }
 
-/// An event built from any fields.
-pub fn event_from(params: BTreeMap<String, String>) -> PaymentEventV1 {
-    PaymentEventV1::from_notification(params, Utc::now()).unwrap()
+/// The event notify-receiver publishes for a notification with these fields: they are signed as
+/// Alipay signs them (`sign` and `sign_type` replaced) and read by the receiver's own code, so a
+/// test event is exactly what production would publish.
+pub fn event_from(params: BTreeMap<String, String>) -> PaymentEventV2 {
+    use alipay::sign::{self, SignType};
+    use notify_receiver::notification::{Decision, Verifier};
+
+    let key = alipay_key();
+    let mut fields: Vec<(&str, &str)> = params
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "sign" | "sign_type"))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let signature = sign::sign(
+        &key,
+        SignType::Rsa2,
+        &sign::notification_content(fields.iter().copied()),
+    )
+    .unwrap();
+    fields.push(("sign_type", "RSA2"));
+    fields.push(("sign", &signature));
+    let body = alipay::form::encode(fields);
+    let app_id = params.get("app_id").cloned().unwrap_or_default();
+    let receiver = Verifier::new(key.public_key(), SignType::Rsa2, app_id, None);
+    match receiver.decide(body.as_bytes(), Utc::now()).unwrap() {
+        Decision::Publish(event) => *event,
+        other => panic!("no event for {params:?}: {other:?}"),
+    }
 }
 
 impl Drop for TestApp {

@@ -23,7 +23,10 @@ fn assert_invalid(result: Result<impl std::fmt::Debug, Status>, field: &str, cas
 async fn page_pay_fields_are_validated() {
     let app = spawn().await;
     let good = || page_pay("GOOD_1", "88.88");
-    let past = "2020-01-01 00:00:00".to_owned();
+    let past =
+        payment_proto::timestamp(chrono::DateTime::from_timestamp(1_577_808_000, 0).unwrap());
+    // Timestamps no instant stands for: nanoseconds outside 0..10⁹, seconds past chrono's range.
+    let invalid = |seconds: i64, nanos: i32| Some(prost_types::Timestamp { seconds, nanos });
     let cases: Vec<(&str, CreatePagePayRequest)> = vec![
         (
             "out_trade_no",
@@ -119,14 +122,14 @@ async fn page_pay_fields_are_validated() {
         (
             "time_expire",
             CreatePagePayRequest {
-                time_expire: Some("2030-01-01".into()),
+                time_expire: invalid(1_900_000_000, -1),
                 ..good()
             },
         ),
         (
             "time_expire",
             CreatePagePayRequest {
-                time_expire: Some("tomorrow".into()),
+                time_expire: invalid(1_900_000_000, 1_000_000_000),
                 ..good()
             },
         ),
@@ -227,7 +230,10 @@ async fn wap_pay_fields_are_validated() {
         (
             "time_expire",
             CreateWapPayRequest {
-                time_expire: Some("2030-13-01 00:00:00".into()),
+                time_expire: Some(prost_types::Timestamp {
+                    seconds: i64::MAX,
+                    nanos: 0,
+                }),
                 ..good()
             },
         ),

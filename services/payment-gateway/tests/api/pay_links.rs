@@ -108,7 +108,9 @@ async fn the_posted_form_is_accepted_too() {
 #[tokio::test]
 async fn per_call_urls_and_expiry_override_the_defaults() {
     let app = spawn_with(|s| s.with_pay_expiry(std::time::Duration::from_secs(1800))).await;
-    let deadline = alipay::time::format_beijing(chrono::Utc::now() + chrono::Duration::hours(2));
+    let deadline_at = chrono::Utc::now() + chrono::Duration::hours(2);
+    // The caller sends an instant; Alipay gets it as Beijing-time text.
+    let deadline = alipay::time::format_beijing(deadline_at);
 
     let with_defaults = app
         .client
@@ -120,7 +122,7 @@ async fn per_call_urls_and_expiry_override_the_defaults() {
         .create_page_pay(
             REQUEST_ID,
             CreatePagePayRequest {
-                time_expire: Some(deadline.clone()),
+                time_expire: Some(payment_proto::timestamp(deadline_at)),
                 notify_url: Some("https://pay.example.com/hooks/alipay".into()),
                 return_url: Some("https://shop.example.com/done".into()),
                 ..page_pay(&order_no("EXP"), "5.00")

@@ -1,0 +1,3 @@
+//! The merchant's order and refund numbers, from the `domain` crate (see [`crate::money`]).
+
+pub use domain::numbers::*;
