@@ -12,7 +12,7 @@ use crate::domain::{CourseList, OrderStatus, OutTradeNo, PayType, random_bits};
 use crate::error::ApiError;
 use crate::gateway::GatewayError;
 use crate::payments::{self, Facts, Outcome};
-use crate::repository::{self, NewOrder, Order, RepoError};
+use crate::repository::{self, NewOrder, Opened, Order, Refusal, RepoError};
 use crate::state::AppState;
 
 /// A validated `POST /order/pay/` body. There is no subject: the order is named after its
@@ -33,7 +33,8 @@ pub enum Created {
     PaidAtOnce { out_trade_no: String },
 }
 
-/// Creates the order and its lines (one statement), then asks the gateway for the pay link.
+/// Creates the order and its lines (one statement, which also checks the courses and the total),
+/// then asks the gateway for the pay link.
 ///
 /// If the gateway cannot be reached the order row stays, for audit, but is marked cancelled at
 /// once: no link was handed out, so no one can pay it, and nothing looks paid or payable.
@@ -61,7 +62,7 @@ pub async fn create(
         (OrderStatus::Unpaid, None)
     };
     let mut conn = state.pool.get().await?;
-    let inserted = repository::insert_order_if_valid(
+    let opened = repository::open_order_if_valid(
         &mut conn,
         NewOrder {
             out_trade_no: out_trade_no.as_str(),
@@ -76,9 +77,7 @@ pub async fn create(
         order.courses.ids(),
     )
     .await?;
-    let Some(subject) = inserted else {
-        return Err(why_not_inserted(&mut conn, &order).await);
-    };
+    let Opened { id, subject } = opened.map_err(|refusal| refused(&order, refusal))?;
     drop(conn);
 
     if zero {
@@ -103,7 +102,7 @@ pub async fn create(
         }
         Err(error) => {
             state.metrics.order_created("gateway_failed");
-            abandon(state, &out_trade_no).await;
+            abandon(state, id, &out_trade_no).await;
             Err(error.into())
         }
     }
@@ -111,18 +110,12 @@ pub async fn create(
 
 /// Marks an order whose link was never handed out as cancelled. A failure here is only logged:
 /// the order is unpaid and unpayable, and the sweeper closes it at expiry anyway.
-async fn abandon(state: &AppState, out_trade_no: &OutTradeNo) {
+async fn abandon(state: &AppState, order_id: i64, out_trade_no: &OutTradeNo) {
     let result = async {
         let mut conn = state.pool.get().await.map_err(|e| e.to_string())?;
-        let Some(order) = repository::find_order(&mut conn, out_trade_no.as_str())
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(false);
-        };
         repository::set_status(
             &mut conn,
-            order.id,
+            order_id,
             OrderStatus::Unpaid,
             OrderStatus::Cancelled,
             Utc::now(),
@@ -139,32 +132,16 @@ async fn abandon(state: &AppState, out_trade_no: &OutTradeNo) {
     }
 }
 
-/// Explains why [`repository::insert_order_if_valid`] inserted nothing.
-async fn why_not_inserted(
-    conn: &mut diesel_async::AsyncPgConnection,
-    order: &PayOrder,
-) -> ApiError {
-    let found = match repository::courses_by_ids(conn, order.courses.ids()).await {
-        Ok(found) => found,
-        Err(error) => return error.into(),
-    };
-    for id in order.courses.ids() {
-        match found.iter().find(|course| course.id == *id) {
-            None => return ApiError::BadRequest(format!("course {id} does not exist")),
-            Some(course) if !course.active => {
-                return ApiError::BadRequest(format!("course {id} is not for sale"));
-            }
-            Some(_) => {}
-        }
-    }
-    match Money::sum(found.iter().map(|course| course.price)) {
-        Some(sum) if sum != order.total_amount => ApiError::BadRequest(format!(
+/// The buyer's words for a rule the database found broken.
+fn refused(order: &PayOrder, refusal: Refusal) -> ApiError {
+    ApiError::BadRequest(match refusal {
+        Refusal::NoSuchCourse(id) => format!("course {id} does not exist"),
+        Refusal::NotForSale(id) => format!("course {id} is not for sale"),
+        Refusal::TotalMismatch(sum) => format!(
             "total_amount {} does not match the courses' total {sum}",
             order.total_amount
-        )),
-        // Valid now: a course changed between the insert and this check. Asking again is safe.
-        Some(_) | None => ApiError::Conflict("the catalog changed; please try again".into()),
-    }
+        ),
+    })
 }
 
 /// The return page: the order's status, after asking Alipay (at most once per

@@ -1,6 +1,5 @@
-//! Database access: read models (`Queryable + Selectable`), insert models, and one function per
-//! query, each taking the connection (so callers choose the transaction). No business decisions
-//! here; `payments`, `orders` and `refunds` make them.
+//! `orders` and their `order_lines`: creating an order with its lines, reading, locking and the
+//! compare-and-set status changes.
 
 use chrono::{DateTime, Utc};
 use common::money::Money;
@@ -9,75 +8,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::domain::{OrderStatus, RefundStatus};
-use crate::schema::{courses, order_lines, orders, payment_events, refunds};
-
-/// A query failed, or a row holds what the schema should have prevented.
-#[derive(Debug, thiserror::Error)]
-pub enum RepoError {
-    #[error(transparent)]
-    Query(#[from] diesel::result::Error),
-    #[error("row {table}#{id} is inconsistent: {problem}")]
-    Corrupt {
-        table: &'static str,
-        id: i64,
-        problem: String,
-    },
-}
-
-impl RepoError {
-    /// Whether the database could not be reached (or went away mid-statement), as opposed to a
-    /// statement it refused: the first passes by itself, so work that meets it waits and retries.
-    pub fn is_unavailable(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match self {
-            RepoError::Query(
-                Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-                | Error::DatabaseError(DatabaseErrorKind::Unknown, _)
-                | Error::BrokenTransactionManager,
-            ) => true,
-            RepoError::Query(_) | RepoError::Corrupt { .. } => false,
-        }
-    }
-}
-
-fn money(table: &'static str, id: i64, value: Decimal) -> Result<Money, RepoError> {
-    Money::from_decimal(value).map_err(|e| RepoError::Corrupt {
-        table,
-        id,
-        problem: e.to_string(),
-    })
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = courses)]
-#[diesel(check_for_backend(diesel::pg::Pg))]
-struct CourseRow {
-    id: i64,
-    name: String,
-    price: Decimal,
-    active: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Course {
-    pub id: i64,
-    pub name: String,
-    pub price: Money,
-    pub active: bool,
-}
-
-impl TryFrom<CourseRow> for Course {
-    type Error = RepoError;
-    fn try_from(row: CourseRow) -> Result<Self, RepoError> {
-        Ok(Course {
-            price: money("courses", row.id, row.price)?,
-            id: row.id,
-            name: row.name,
-            active: row.active,
-        })
-    }
-}
+use super::{RepoError, money};
+use crate::domain::OrderStatus;
+use crate::schema::{courses, order_lines, orders};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orders)]
@@ -168,128 +101,6 @@ pub struct OrderLine {
     pub real_price: Money,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = refunds)]
-#[diesel(check_for_backend(diesel::pg::Pg))]
-struct RefundRow {
-    id: i64,
-    order_id: i64,
-    out_request_no: String,
-    amount: Decimal,
-    status: i16,
-    reason: Option<String>,
-    failure: Option<String>,
-    requested_by: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refund {
-    pub id: i64,
-    pub order_id: i64,
-    pub out_request_no: String,
-    pub amount: Money,
-    pub status: RefundStatus,
-    pub reason: Option<String>,
-    pub failure: Option<String>,
-    pub requested_by: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<RefundRow> for Refund {
-    type Error = RepoError;
-    fn try_from(row: RefundRow) -> Result<Self, RepoError> {
-        let status = RefundStatus::from_code(row.status).ok_or_else(|| RepoError::Corrupt {
-            table: "refunds",
-            id: row.id,
-            problem: format!("unknown status {}", row.status),
-        })?;
-        Ok(Refund {
-            amount: money("refunds", row.id, row.amount)?,
-            id: row.id,
-            order_id: row.order_id,
-            out_request_no: row.out_request_no,
-            status,
-            reason: row.reason,
-            failure: row.failure,
-            requested_by: row.requested_by,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-fn refunds_from(rows: Vec<RefundRow>) -> Result<Vec<Refund>, RepoError> {
-    rows.into_iter().map(Refund::try_from).collect()
-}
-
-// ---- courses ----
-
-/// Active courses, by id.
-pub async fn active_courses(conn: &mut AsyncPgConnection) -> Result<Vec<Course>, RepoError> {
-    courses::table
-        .filter(courses::active.eq(true))
-        .order(courses::id)
-        .select(CourseRow::as_select())
-        .load(conn)
-        .await?
-        .into_iter()
-        .map(Course::try_from)
-        .collect()
-}
-
-pub async fn find_course(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-) -> Result<Option<Course>, RepoError> {
-    courses::table
-        .find(id)
-        .select(CourseRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .map(Course::try_from)
-        .transpose()
-}
-
-/// The courses among `ids` that exist (active or not).
-pub async fn courses_by_ids(
-    conn: &mut AsyncPgConnection,
-    ids: &[i64],
-) -> Result<Vec<Course>, RepoError> {
-    courses::table
-        .filter(courses::id.eq_any(ids))
-        .select(CourseRow::as_select())
-        .load(conn)
-        .await?
-        .into_iter()
-        .map(Course::try_from)
-        .collect()
-}
-
-/// Adds a course (operators and tests; the HTTP API has no catalog editing yet).
-pub async fn insert_course(
-    conn: &mut AsyncPgConnection,
-    name: &str,
-    price: Money,
-    active: bool,
-) -> Result<Course, RepoError> {
-    diesel::insert_into(courses::table)
-        .values((
-            courses::name.eq(name),
-            courses::price.eq(price.decimal()),
-            courses::active.eq(active),
-        ))
-        .returning(CourseRow::as_returning())
-        .get_result(conn)
-        .await?
-        .try_into()
-}
-
-// ---- orders ----
-
 #[derive(Debug, Clone)]
 pub struct NewOrder<'a> {
     pub out_trade_no: &'a str,
@@ -302,11 +113,20 @@ pub struct NewOrder<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// What `open_order()` returns: the new order's id and subject, or the first rule it breaks.
+type OpenedRecord = (
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<Decimal>,
+);
+
 diesel::define_sql_function! {
-    /// `migrations/2026-12-04-…/up.sql`: inserts the order and its lines if the courses and the
-    /// total check out, naming it after its courses; the subject, or NULL.
+    /// `migrations/2026-12-06-…/up.sql`: the one check of the course rules, and the insert of
+    /// the order with its lines when they hold.
     #[allow(clippy::too_many_arguments)]
-    fn place_order(
+    fn open_order(
         out_trade_no: diesel::sql_types::Text,
         user_id: diesel::sql_types::Text,
         total: diesel::sql_types::Numeric,
@@ -316,21 +136,43 @@ diesel::define_sql_function! {
         expires_at: diesel::sql_types::Timestamptz,
         now: diesel::sql_types::Timestamptz,
         course_ids: diesel::sql_types::Array<diesel::sql_types::BigInt>,
-    ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+    ) -> diesel::sql_types::Record<(
+        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        diesel::sql_types::Nullable<diesel::sql_types::Numeric>,
+    )>;
+}
+
+/// An order inserted with its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub id: i64,
+    /// The title the order was given (from the catalog).
+    pub subject: String,
+}
+
+/// Why the database refused to open an order: the first course rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NoSuchCourse(i64),
+    NotForSale(i64),
+    /// The listed courses cost this together, not the order's total.
+    TotalMismatch(Money),
 }
 
 /// Inserts the order and one line per course in one call (one round trip, one transaction),
 /// but only if every course in `course_ids` exists and is active and their prices add up to
-/// `order.total_amount`. Returns the subject the order was given (from the catalog), or `None`
-/// when nothing was inserted; [`courses_by_ids`] tells why.
-pub async fn insert_order_if_valid(
+/// `order.total_amount`: the rules are checked there, in `open_order()`, and nowhere else.
+pub async fn open_order_if_valid(
     conn: &mut AsyncPgConnection,
     order: NewOrder<'_>,
     course_ids: &[i64],
-) -> Result<Option<String>, RepoError> {
+) -> Result<Result<Opened, Refusal>, RepoError> {
     // Built with the query builder (not `sql_query`), so diesel-async caches the prepared
     // statement per connection.
-    Ok(diesel::select(place_order(
+    let (id, subject, missing, inactive, total): OpenedRecord = diesel::select(open_order(
         order.out_trade_no,
         order.user_id,
         order.total_amount.decimal(),
@@ -342,7 +184,25 @@ pub async fn insert_order_if_valid(
         course_ids,
     ))
     .get_result(conn)
-    .await?)
+    .await?;
+    let corrupt = |problem: &str| RepoError::Corrupt {
+        table: "courses",
+        id: 0,
+        problem: problem.to_owned(),
+    };
+    Ok(match (id, subject, missing, inactive, total) {
+        (Some(id), Some(subject), _, _, _) => Ok(Opened { id, subject }),
+        (_, _, Some(course), _, _) => Err(Refusal::NoSuchCourse(course)),
+        (_, _, _, Some(course), _) => Err(Refusal::NotForSale(course)),
+        (_, _, _, _, Some(total)) => Err(Refusal::TotalMismatch(
+            Money::from_decimal(total).map_err(|error| corrupt(&error.to_string()))?,
+        )),
+        (_, _, None, None, None) => {
+            return Err(corrupt(
+                "open_order() returned neither an order nor a reason",
+            ));
+        }
+    })
 }
 
 /// A read order row, or none, as the domain type.
@@ -606,193 +466,4 @@ pub async fn expired_unpaid_ids(
         .select(orders::id)
         .load(conn)
         .await?)
-}
-
-// ---- payment events ----
-
-#[derive(Debug, Clone)]
-pub struct NewEvent<'a> {
-    pub event_id: uuid::Uuid,
-    pub order_id: i64,
-    pub kind: &'a str,
-    pub trade_no: &'a str,
-    pub trade_status: &'a str,
-    pub total_amount: Money,
-    pub params: serde_json::Value,
-    pub received_at: DateTime<Utc>,
-}
-
-/// Stores an event once: `false` when its `event_id` is already stored (a duplicate).
-pub async fn insert_event(
-    conn: &mut AsyncPgConnection,
-    event: NewEvent<'_>,
-) -> Result<bool, RepoError> {
-    let inserted = diesel::insert_into(payment_events::table)
-        .values((
-            payment_events::event_id.eq(event.event_id),
-            payment_events::order_id.eq(event.order_id),
-            payment_events::kind.eq(event.kind),
-            payment_events::trade_no.eq(event.trade_no),
-            payment_events::trade_status.eq(event.trade_status),
-            payment_events::total_amount.eq(event.total_amount.decimal()),
-            payment_events::params.eq(event.params),
-            payment_events::received_at.eq(event.received_at),
-        ))
-        .on_conflict(payment_events::event_id)
-        .do_nothing()
-        .execute(conn)
-        .await?;
-    Ok(inserted == 1)
-}
-
-/// How many events are stored for an order (tests and audits).
-pub async fn event_count(conn: &mut AsyncPgConnection, order_id: i64) -> Result<i64, RepoError> {
-    Ok(payment_events::table
-        .filter(payment_events::order_id.eq(order_id))
-        .count()
-        .get_result(conn)
-        .await?)
-}
-
-// ---- refunds ----
-
-pub async fn insert_refund(
-    conn: &mut AsyncPgConnection,
-    order_id: i64,
-    out_request_no: &str,
-    amount: Money,
-    reason: Option<&str>,
-    requested_by: &str,
-    now: DateTime<Utc>,
-) -> Result<Refund, RepoError> {
-    diesel::insert_into(refunds::table)
-        .values((
-            refunds::order_id.eq(order_id),
-            refunds::out_request_no.eq(out_request_no),
-            refunds::amount.eq(amount.decimal()),
-            refunds::status.eq(RefundStatus::Pending.code()),
-            refunds::reason.eq(reason),
-            refunds::requested_by.eq(requested_by),
-            refunds::created_at.eq(now),
-            refunds::updated_at.eq(now),
-        ))
-        .returning(RefundRow::as_returning())
-        .get_result(conn)
-        .await?
-        .try_into()
-}
-
-pub async fn find_refund(
-    conn: &mut AsyncPgConnection,
-    out_request_no: &str,
-) -> Result<Option<Refund>, RepoError> {
-    refunds::table
-        .filter(refunds::out_request_no.eq(out_request_no))
-        .select(RefundRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .map(Refund::try_from)
-        .transpose()
-}
-
-pub async fn order_refunds(
-    conn: &mut AsyncPgConnection,
-    order_id: i64,
-) -> Result<Vec<Refund>, RepoError> {
-    refunds_from(
-        refunds::table
-            .filter(refunds::order_id.eq(order_id))
-            .order(refunds::id)
-            .select(RefundRow::as_select())
-            .load(conn)
-            .await?,
-    )
-}
-
-/// The order's refund that is still pending, if any (at most one at a time).
-pub async fn pending_refund(
-    conn: &mut AsyncPgConnection,
-    order_id: i64,
-) -> Result<Option<Refund>, RepoError> {
-    refunds::table
-        .filter(
-            refunds::order_id
-                .eq(order_id)
-                .and(refunds::status.eq(RefundStatus::Pending.code())),
-        )
-        .select(RefundRow::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .map(Refund::try_from)
-        .transpose()
-}
-
-/// The sum of the order's succeeded refunds.
-pub async fn succeeded_refund_total(
-    conn: &mut AsyncPgConnection,
-    order_id: i64,
-) -> Result<Money, RepoError> {
-    let total: Option<Decimal> = refunds::table
-        .filter(
-            refunds::order_id
-                .eq(order_id)
-                .and(refunds::status.eq(RefundStatus::Succeeded.code())),
-        )
-        .select(diesel::dsl::sum(refunds::amount))
-        .get_result(conn)
-        .await?;
-    money("refunds", order_id, total.unwrap_or_default())
-}
-
-/// Pending refunds created before `before`, oldest first (the sweeper settles them).
-pub async fn stale_pending_refunds(
-    conn: &mut AsyncPgConnection,
-    before: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<Refund>, RepoError> {
-    refunds_from(
-        refunds::table
-            .filter(
-                refunds::status
-                    .eq(RefundStatus::Pending.code())
-                    .and(refunds::created_at.lt(before)),
-            )
-            .order(refunds::created_at)
-            .limit(limit)
-            .select(RefundRow::as_select())
-            .load(conn)
-            .await?,
-    )
-}
-
-/// Compare-and-set of a refund's status; `true` when it was pending.
-pub async fn settle_refund(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    to: RefundStatus,
-    failure: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<bool, RepoError> {
-    let updated = diesel::update(refunds::table)
-        .filter(
-            refunds::id
-                .eq(id)
-                .and(refunds::status.eq(RefundStatus::Pending.code())),
-        )
-        .set((
-            refunds::status.eq(to.code()),
-            refunds::failure.eq(failure),
-            refunds::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(updated == 1)
-}
-
-/// `SELECT 1`, for `/readyz`.
-pub async fn ping(conn: &mut AsyncPgConnection) -> Result<(), RepoError> {
-    diesel::sql_query("SELECT 1").execute(conn).await?;
-    Ok(())
 }
