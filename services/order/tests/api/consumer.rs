@@ -104,6 +104,37 @@ async fn the_same_event_to_two_consumers_at_once_is_one_transition() {
 }
 
 #[tokio::test]
+async fn a_v1_event_from_a_receiver_not_yet_upgraded_still_applies() {
+    let app = spawn_app().await;
+    let (number, _) = app.order("u1", &[1], "99.90").await;
+    // Exactly what the previous receiver published: Alipay's Beijing-time text, no typed fields.
+    let v1 = serde_json::json!({
+        "version": 1,
+        "event_id": "0190c3a4-5b6c-5d7e-8f90-a1b2c3d4e5f6",
+        "kind": "paid",
+        "out_trade_no": number,
+        "trade_no": "2026112622001400000000000009",
+        "trade_status": "TRADE_SUCCESS",
+        "total_amount": "99.90",
+        "app_id": APP_ID,
+        "gmt_payment": "2026-11-26 09:01:00",
+        "notify_id": "n-v1",
+        "notify_time": "2026-11-26 09:01:01",
+        "received_at": "2026-11-26T01:01:02Z",
+        "params": {"trade_status": "TRADE_SUCCESS"}
+    });
+
+    app.publish_raw("order.paid", &serde_json::to_vec(&v1).unwrap())
+        .await;
+
+    let order = app.wait_for_status(&number, OrderStatus::Paid).await;
+    assert_eq!(
+        order.pay_time.unwrap().to_rfc3339(),
+        "2026-11-26T01:01:00+00:00"
+    );
+}
+
+#[tokio::test]
 async fn concurrent_applications_of_one_event_make_one_transition() {
     let app = spawn_app().await;
     let (number, _) = app.order("u1", &[1], "99.90").await;

@@ -89,6 +89,10 @@ async fn unknown_inactive_duplicate_and_missing_courses_are_400() {
     let cases = [
         (body(json!("99.90"), json!([999])), "does not exist"),
         (body(json!("10.00"), json!([retired])), "not for sale"),
+        (
+            body(json!("88.00"), json!([1])),
+            "total_amount 88.00 does not match the courses' total 99.90",
+        ),
         (body(json!("199.80"), json!([1, 1])), "twice"),
         (body(json!("0.00"), json!([])), "at least one"),
         (
