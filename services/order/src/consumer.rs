@@ -28,6 +28,7 @@ use common::events::{
     DeadLetterReason, DeathCause, EventKind, PaymentEventV2, REQUEST_ID_HEADER,
     SYNC_REQUEST_ROUTING_KEY, SyncRequestV1,
 };
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use futures_util::StreamExt as _;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -51,6 +52,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_HOLD_PAUSE: Duration = Duration::from_secs(1);
 /// First wait before reconnecting; doubles up to [`MAX_RECONNECT_BACKOFF`].
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+/// Batches applied at once: while one commits (waiting on the WAL flush), the next is being
+/// applied, so the database's round trips and the commit overlap. Two keep both cores busy; more
+/// only contend for the same rows' locks.
+const BATCH_WORKERS: usize = 2;
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How the consumer is set up.
@@ -158,24 +163,24 @@ async fn consume(
     ));
 
     let failed = std::sync::Mutex::new(None::<String>);
+    // Whatever is already waiting is taken as one batch (up to the prefetch window), so a burst
+    // costs one commit per batch; a lone event is a batch of one and waits for nothing.
     consumer
         .take_until(shutdown.cancelled())
-        .for_each_concurrent(usize::from(config.prefetch), |delivery| async {
-            match delivery {
-                Ok(delivery) => {
-                    let request_id = header_text(&delivery.properties, REQUEST_ID_HEADER)
-                        .unwrap_or_default();
-                    let span = tracing::info_span!("event", request_id = %request_id, routing_key = %delivery.routing_key);
-                    handle(state, &config.topology, &dead_letters, delivery, shutdown)
-                        .instrument(span)
-                        .await;
-                }
-                Err(error) => {
-                    if let Ok(mut failed) = failed.lock() {
-                        failed.get_or_insert_with(|| error.to_string());
+        .ready_chunks(usize::from(config.prefetch))
+        .for_each_concurrent(BATCH_WORKERS, |deliveries| async {
+            let mut batch = Vec::with_capacity(deliveries.len());
+            for delivery in deliveries {
+                match delivery {
+                    Ok(delivery) => batch.push(delivery),
+                    Err(error) => {
+                        if let Ok(mut failed) = failed.lock() {
+                            failed.get_or_insert_with(|| error.to_string());
+                        }
                     }
                 }
             }
+            handle_batch(state, &config.topology, &dead_letters, batch, shutdown).await;
         })
         .await;
     state.set_consumer_ready(false);
@@ -205,6 +210,138 @@ enum Verdict {
     Requeue(String),
 }
 
+/// Applies a batch of deliveries: the payment events in one transaction, acked once it commits.
+/// If the transaction fails, each delivery goes its own way ([`handle`]), so one bad event or an
+/// outage is dealt with exactly as if it had come alone.
+async fn handle_batch(
+    state: &SharedState,
+    topology: &Topology,
+    dead_letters: &Channel,
+    deliveries: Vec<Delivery>,
+    shutdown: &CancellationToken,
+) {
+    let mut events = Vec::with_capacity(deliveries.len());
+    let mut others = Vec::new();
+    for delivery in deliveries {
+        match batchable(state, &delivery) {
+            Some(event) => events.push((delivery, event)),
+            None => others.push(delivery),
+        }
+    }
+    // Rows are locked in one order by every batch, so two batches that share orders wait for
+    // each other instead of deadlocking. The sort is stable: one order's events keep their order.
+    events.sort_by(|(_, a), (_, b)| a.out_trade_no.cmp(&b.out_trade_no));
+    let alone = futures_util::future::join_all(others.into_iter().map(|delivery| {
+        let span = event_span(&delivery);
+        handle(state, topology, dead_letters, delivery, shutdown).instrument(span)
+    }));
+    let together = async {
+        if events.len() < 2 {
+            // Nothing to amortise: the single-event path is the same work with less bookkeeping.
+            futures_util::future::join_all(events.into_iter().map(|(delivery, _)| {
+                let span = event_span(&delivery);
+                handle(state, topology, dead_letters, delivery, shutdown).instrument(span)
+            }))
+            .await;
+            return;
+        }
+        match apply_together(state, &events).await {
+            Ok(results) => {
+                state.metrics.batch_applied(events.len());
+                for ((delivery, event), applied) in events.into_iter().zip(results) {
+                    let span = event_span(&delivery);
+                    async {
+                        let verdict = judge(state, &event, Ok(applied));
+                        finish(
+                            state,
+                            topology,
+                            dead_letters,
+                            &delivery,
+                            Some(event.kind),
+                            verdict,
+                            shutdown,
+                        )
+                        .await;
+                    }
+                    .instrument(span)
+                    .await;
+                }
+            }
+            Err(error) => {
+                info!(%error, events = events.len(), "batch not applied; applying its events one by one");
+                futures_util::future::join_all(events.into_iter().map(|(delivery, _)| {
+                    let span = event_span(&delivery);
+                    handle(state, topology, dead_letters, delivery, shutdown).instrument(span)
+                }))
+                .await;
+            }
+        }
+    };
+    futures_util::future::join(alone, together).await;
+}
+
+/// The payment event of a delivery that may join a batch; `None` for anything that needs its own
+/// handling (a sync request, an unparseable body, another app's event: [`decide`] says what).
+fn batchable(state: &SharedState, delivery: &Delivery) -> Option<PaymentEventV2> {
+    if delivery.routing_key.as_str() == SYNC_REQUEST_ROUTING_KEY {
+        return None;
+    }
+    PaymentEventV2::from_json(&delivery.data)
+        .ok()
+        .filter(|event| event.app_id == state.app_id)
+}
+
+/// Applies the events in order, in one transaction; an early event is parked in the same one.
+async fn apply_together(
+    state: &SharedState,
+    events: &[(Delivery, PaymentEventV2)],
+) -> Result<Vec<Result<Outcome, payments::Rejection>>, String> {
+    let mut conn = state
+        .pool
+        .get()
+        .await
+        .map_err(|error| format!("database: {error}"))?;
+    let now = Utc::now();
+    conn.transaction::<_, RepoError, _>(async |conn| {
+        let mut results = Vec::with_capacity(events.len());
+        for (delivery, event) in events {
+            let applied = payments::apply_event_in(conn, event, now).await?;
+            if let Ok(Outcome::NotYetPaid) = applied {
+                park(state, conn, delivery, event, now).await?;
+            }
+            results.push(applied);
+        }
+        Ok(results)
+    })
+    .await
+    .map_err(|error| format!("database: {error}"))
+}
+
+/// Keeps an event that came before its payment in the inbox.
+async fn park(
+    state: &SharedState,
+    conn: &mut AsyncPgConnection,
+    delivery: &Delivery,
+    event: &PaymentEventV2,
+    now: chrono::DateTime<Utc>,
+) -> Result<bool, RepoError> {
+    let request_id = header_text(&delivery.properties, REQUEST_ID_HEADER);
+    let early = crate::inbox::Early {
+        event,
+        routing_key: delivery.routing_key.as_str(),
+        body: &delivery.data,
+        request_id: request_id.as_deref(),
+        reason: "a refund for an order not yet known to be paid",
+    };
+    crate::inbox::park(conn, early, now, state.early_event_patience).await
+}
+
+fn event_span(delivery: &Delivery) -> tracing::Span {
+    let request_id = header_text(&delivery.properties, REQUEST_ID_HEADER).unwrap_or_default();
+    tracing::info_span!("event", request_id = %request_id, routing_key = %delivery.routing_key)
+}
+
+/// Decides about one delivery on its own, holding it through a database outage, then acts.
 async fn handle(
     state: &SharedState,
     topology: &Topology,
@@ -244,6 +381,28 @@ async fn handle(
         state.metrics.held_delivery(-1);
         info!(tries = holds + 1, "database back: held event processed");
     }
+    finish(
+        state,
+        topology,
+        dead_letters,
+        &delivery,
+        kind,
+        verdict,
+        shutdown,
+    )
+    .await;
+}
+
+/// Acts on a verdict: ack, dead-letter (then ack), or hand back.
+async fn finish(
+    state: &SharedState,
+    topology: &Topology,
+    dead_letters: &Channel,
+    delivery: &Delivery,
+    kind: Option<EventKind>,
+    verdict: Verdict,
+    shutdown: &CancellationToken,
+) {
     let kind = kind.map_or("unknown", EventKind::routing_key);
     match verdict {
         Verdict::Ack => {
@@ -273,18 +432,18 @@ async fn handle(
                 }
                 Err(error) => {
                     warn!(%error, %reason, "dead-lettering failed; requeueing");
-                    requeue(&delivery, shutdown, state, kind).await;
+                    requeue(delivery, shutdown, state, kind).await;
                 }
             }
         }
-        // Only ever the result of the loop above.
+        // Only ever the result of the loop in `handle`.
         Verdict::Hold(cause) => {
             warn!(%cause, "event not applied; requeueing");
-            requeue(&delivery, shutdown, state, kind).await;
+            requeue(delivery, shutdown, state, kind).await;
         }
         Verdict::Requeue(cause) => {
             warn!(%cause, "event not applied; requeueing after a backoff");
-            requeue(&delivery, shutdown, state, kind).await;
+            requeue(delivery, shutdown, state, kind).await;
         }
     }
 }
@@ -375,26 +534,28 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
         Err(error) => return (kind, Verdict::Hold(format!("database: {error}"))),
     };
     let now = Utc::now();
-    let applied = payments::apply_event(&mut conn, &event, now).await;
+    let mut applied = payments::apply_event(&mut conn, &event, now).await;
+    if let Ok(Ok(Outcome::NotYetPaid)) = applied
+        && let Err(error) = park(state, &mut conn, delivery, &event, now).await
+    {
+        applied = Err(error);
+    }
+    (kind, judge(state, &event, applied))
+}
+
+/// What applying an event means for its delivery, with its metrics and log line. Called only
+/// once the transaction that applied it committed.
+fn judge(
+    state: &SharedState,
+    event: &PaymentEventV2,
+    applied: Result<Result<Outcome, payments::Rejection>, RepoError>,
+) -> Verdict {
     let label = event.kind.routing_key();
-    let verdict = match applied {
+    match applied {
         Ok(Ok(Outcome::NotYetPaid)) => {
-            let request_id = header_text(&delivery.properties, REQUEST_ID_HEADER);
-            let early = crate::inbox::Early {
-                event: &event,
-                routing_key: delivery.routing_key.as_str(),
-                body: &delivery.data,
-                request_id: request_id.as_deref(),
-                reason: "a refund for an order not yet known to be paid",
-            };
-            match crate::inbox::park(&mut conn, early, now, state.early_event_patience).await {
-                Ok(_) => {
-                    state.metrics.event(label, "waiting");
-                    info!(out_trade_no = %event.out_trade_no, event_id = %event.event_id, "event came before its payment: waiting in the inbox");
-                    Verdict::Ack
-                }
-                Err(error) => database_failure(error),
-            }
+            state.metrics.event(label, "waiting");
+            info!(out_trade_no = %event.out_trade_no, event_id = %event.event_id, "event came before its payment: waiting in the inbox");
+            Verdict::Ack
         }
         Ok(Ok(outcome)) => {
             count_payment(state, outcome, "event");
@@ -422,8 +583,7 @@ async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>,
         }
         Ok(Err(rejection)) => Verdict::DeadLetter(rejection.dead_letter_reason()),
         Err(error) => database_failure(error),
-    };
-    (kind, verdict)
+    }
 }
 
 /// A hint to ask Alipay about an order now: its next sync query becomes due. An order that is not

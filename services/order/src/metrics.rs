@@ -21,6 +21,8 @@ pub struct Metrics {
     event_to_paid: Histogram,
     /// Consumed events by `kind` and `outcome` (applied, duplicate, dead_lettered, requeued).
     events: IntCounterVec,
+    /// Payment events applied per transaction: how much a burst is amortised.
+    batch_size: Histogram,
     /// Events dead-lettered, by `reason`.
     dead_lettered: IntCounterVec,
     /// Failed gateway calls, by `rpc` and gRPC `code`.
@@ -66,7 +68,8 @@ impl Metrics {
                 "From the notification's acceptance by notify-receiver to the order being paid",
             )
             .buckets(vec![
-                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5,
+                5.0, 10.0,
             ]),
         )?;
         let events = IntCounterVec::new(
@@ -75,6 +78,13 @@ impl Metrics {
                 "Payment events consumed, by kind and outcome",
             ),
             &["kind", "outcome"],
+        )?;
+        let batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "order_consumer_batch_size",
+                "Payment events applied in one transaction by the consumer",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
         )?;
         let dead_lettered = IntCounterVec::new(
             Opts::new(
@@ -129,6 +139,7 @@ impl Metrics {
         registry.register(Box::new(late_payments.clone()))?;
         registry.register(Box::new(event_to_paid.clone()))?;
         registry.register(Box::new(events.clone()))?;
+        registry.register(Box::new(batch_size.clone()))?;
         registry.register(Box::new(dead_lettered.clone()))?;
         registry.register(Box::new(gateway_errors.clone()))?;
         registry.register(Box::new(orders_expired.clone()))?;
@@ -165,6 +176,7 @@ impl Metrics {
             late_payments,
             event_to_paid,
             events,
+            batch_size,
             dead_lettered,
             gateway_errors,
             orders_expired,
@@ -197,6 +209,10 @@ impl Metrics {
 
     pub fn event(&self, kind: &str, outcome: &str) {
         self.events.with_label_values(&[kind, outcome]).inc();
+    }
+
+    pub fn batch_applied(&self, events: usize) {
+        self.batch_size.observe(events as f64);
     }
 
     pub fn dead_lettered(&self, reason: &str) {

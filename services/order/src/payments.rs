@@ -154,20 +154,32 @@ impl Rejection {
     }
 }
 
-/// Applies one payment event of any kind: what the consumer and the early-event inbox share.
+/// Applies one payment event of any kind in a transaction of its own: what the consumer and the
+/// early-event inbox share.
 pub async fn apply_event(
+    conn: &mut AsyncPgConnection,
+    event: &PaymentEventV2,
+    now: DateTime<Utc>,
+) -> Result<Result<Outcome, Rejection>, RepoError> {
+    conn.transaction::<_, RepoError, _>(async |conn| apply_event_in(conn, event, now).await)
+        .await
+}
+
+/// [`apply_event`] inside the caller's transaction: the consumer applies a batch of events in
+/// one transaction, so a burst of payments costs one commit (one WAL flush) instead of one each.
+pub async fn apply_event_in(
     conn: &mut AsyncPgConnection,
     event: &PaymentEventV2,
     now: DateTime<Utc>,
 ) -> Result<Result<Outcome, Rejection>, RepoError> {
     let facts = Facts::from_event(event);
     match event.kind {
-        EventKind::Paid => apply_payment(conn, &facts, now).await,
-        EventKind::Closed => apply_close(conn, &facts, now).await,
+        EventKind::Paid => apply_payment_in(conn, &facts, now).await,
+        EventKind::Closed => apply_close_in(conn, &facts, now).await,
         EventKind::Refunded => match event.refund_fee {
             Some(refund_fee) => {
                 let number = event.out_request_no.as_ref().map(OutRequestNo::as_str);
-                apply_refund(conn, &facts, refund_fee, number, now).await
+                apply_refund_in(conn, &facts, refund_fee, number, now).await
             }
             None => Ok(Err(Rejection::Unparseable(
                 "a refund event without refund_fee".into(),
@@ -182,42 +194,49 @@ pub async fn apply_payment(
     facts: &Facts,
     now: DateTime<Utc>,
 ) -> Result<Result<Outcome, Rejection>, RepoError> {
-    conn.transaction::<_, RepoError, _>(async |conn| {
-        let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
-            return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
-        };
-        if order.total_amount != facts.total_amount {
-            return Ok(Err(Rejection::AmountMismatch {
-                expected: order.total_amount,
-                received: facts.total_amount,
-            }));
+    conn.transaction::<_, RepoError, _>(async |conn| apply_payment_in(conn, facts, now).await)
+        .await
+}
+
+/// [`apply_payment`] inside the caller's transaction.
+async fn apply_payment_in(
+    conn: &mut AsyncPgConnection,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Result<Result<Outcome, Rejection>, RepoError> {
+    let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
+        return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
+    };
+    if order.total_amount != facts.total_amount {
+        return Ok(Err(Rejection::AmountMismatch {
+            expected: order.total_amount,
+            received: facts.total_amount,
+        }));
+    }
+    if !repository::insert_event(conn, facts.new_event(order.id)).await? {
+        return Ok(Ok(Outcome::Duplicate));
+    }
+    let (late, outcome) = match order.status {
+        OrderStatus::Unpaid => (false, Outcome::Paid),
+        OrderStatus::Cancelled | OrderStatus::TimedOut => (true, Outcome::LatePaid),
+        OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {
+            return Ok(Ok(Outcome::Unchanged));
         }
-        if !repository::insert_event(conn, facts.new_event(order.id)).await? {
-            return Ok(Ok(Outcome::Duplicate));
-        }
-        let (late, outcome) = match order.status {
-            OrderStatus::Unpaid => (false, Outcome::Paid),
-            OrderStatus::Cancelled | OrderStatus::TimedOut => (true, Outcome::LatePaid),
-            OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {
-                return Ok(Ok(Outcome::Unchanged));
-            }
-        };
-        let changed = repository::set_paid(
-            conn,
-            order.id,
-            order.status,
-            &facts.trade_no,
-            facts.paid_at,
-            late,
-            now,
-        )
-        .await?;
-        // Events that came before this payment (a refund, say) may apply now: due at once.
-        crate::inbox::nudge(conn, &facts.out_trade_no, now).await?;
-        // The row is locked, so the compare-and-set cannot miss; checked all the same.
-        Ok(Ok(if changed { outcome } else { Outcome::Unchanged }))
-    })
-    .await
+    };
+    let changed = repository::set_paid(
+        conn,
+        order.id,
+        order.status,
+        &facts.trade_no,
+        facts.paid_at,
+        late,
+        now,
+    )
+    .await?;
+    // Events that came before this payment (a refund, say) may apply now: due at once.
+    crate::inbox::nudge(conn, &facts.out_trade_no, now).await?;
+    // The row is locked, so the compare-and-set cannot miss; checked all the same.
+    Ok(Ok(if changed { outcome } else { Outcome::Unchanged }))
 }
 
 /// Applies a close (TRADE_CLOSED without refund fields): an unpaid order times out.
@@ -226,43 +245,50 @@ pub async fn apply_close(
     facts: &Facts,
     now: DateTime<Utc>,
 ) -> Result<Result<Outcome, Rejection>, RepoError> {
-    conn.transaction::<_, RepoError, _>(async |conn| {
-        let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
-            return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
-        };
-        if order.total_amount != facts.total_amount {
-            return Ok(Err(Rejection::AmountMismatch {
-                expected: order.total_amount,
-                received: facts.total_amount,
-            }));
+    conn.transaction::<_, RepoError, _>(async |conn| apply_close_in(conn, facts, now).await)
+        .await
+}
+
+/// [`apply_close`] inside the caller's transaction.
+async fn apply_close_in(
+    conn: &mut AsyncPgConnection,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Result<Result<Outcome, Rejection>, RepoError> {
+    let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
+        return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
+    };
+    if order.total_amount != facts.total_amount {
+        return Ok(Err(Rejection::AmountMismatch {
+            expected: order.total_amount,
+            received: facts.total_amount,
+        }));
+    }
+    if !repository::insert_event(conn, facts.new_event(order.id)).await? {
+        return Ok(Ok(Outcome::Duplicate));
+    }
+    match order.status {
+        OrderStatus::Unpaid => {
+            let changed = repository::set_status(
+                conn,
+                order.id,
+                OrderStatus::Unpaid,
+                OrderStatus::TimedOut,
+                now,
+            )
+            .await?;
+            Ok(Ok(if changed {
+                Outcome::Closed
+            } else {
+                Outcome::Unchanged
+            }))
         }
-        if !repository::insert_event(conn, facts.new_event(order.id)).await? {
-            return Ok(Ok(Outcome::Duplicate));
-        }
-        match order.status {
-            OrderStatus::Unpaid => {
-                let changed = repository::set_status(
-                    conn,
-                    order.id,
-                    OrderStatus::Unpaid,
-                    OrderStatus::TimedOut,
-                    now,
-                )
-                .await?;
-                Ok(Ok(if changed {
-                    Outcome::Closed
-                } else {
-                    Outcome::Unchanged
-                }))
-            }
-            OrderStatus::Paid
-            | OrderStatus::Cancelled
-            | OrderStatus::TimedOut
-            | OrderStatus::PartiallyRefunded
-            | OrderStatus::Refunded => Ok(Ok(Outcome::Unchanged)),
-        }
-    })
-    .await
+        OrderStatus::Paid
+        | OrderStatus::Cancelled
+        | OrderStatus::TimedOut
+        | OrderStatus::PartiallyRefunded
+        | OrderStatus::Refunded => Ok(Ok(Outcome::Unchanged)),
+    }
 }
 
 /// Applies a refund notification: `refund_fee` is the cumulative amount refunded and
@@ -275,34 +301,45 @@ pub async fn apply_refund(
     now: DateTime<Utc>,
 ) -> Result<Result<Outcome, Rejection>, RepoError> {
     conn.transaction::<_, RepoError, _>(async |conn| {
-        let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
-            return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
-        };
-        if order.total_amount != facts.total_amount || refund_fee > order.total_amount {
-            return Ok(Err(Rejection::AmountMismatch {
-                expected: order.total_amount,
-                received: facts.total_amount,
-            }));
-        }
-        match order.status {
-            OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {}
-            // Alipay refunds only paid trades: the payment event is still on its way (events can
-            // overtake each other). Nothing is stored, so the refund applies when redelivered.
-            OrderStatus::Unpaid | OrderStatus::Cancelled | OrderStatus::TimedOut => {
-                return Ok(Ok(Outcome::NotYetPaid));
-            }
-        }
-        if !repository::insert_event(conn, facts.new_event(order.id)).await? {
-            return Ok(Ok(Outcome::Duplicate));
-        }
-        if let Some(number) = out_request_no
-            && let Some(refund) = repository::find_refund(conn, number).await?
-            && refund.order_id == order.id
-        {
-            repository::settle_refund(conn, refund.id, RefundStatus::Succeeded, None, now).await?;
-        }
-        let updated = repository::set_refunded(conn, &order, refund_fee, now).await?;
-        Ok(Ok(Outcome::Refunded(updated.status)))
+        apply_refund_in(conn, facts, refund_fee, out_request_no, now).await
     })
     .await
+}
+
+/// [`apply_refund`] inside the caller's transaction.
+async fn apply_refund_in(
+    conn: &mut AsyncPgConnection,
+    facts: &Facts,
+    refund_fee: Money,
+    out_request_no: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Result<Outcome, Rejection>, RepoError> {
+    let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
+        return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
+    };
+    if order.total_amount != facts.total_amount || refund_fee > order.total_amount {
+        return Ok(Err(Rejection::AmountMismatch {
+            expected: order.total_amount,
+            received: facts.total_amount,
+        }));
+    }
+    match order.status {
+        OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {}
+        // Alipay refunds only paid trades: the payment event is still on its way (events can
+        // overtake each other). Nothing is stored, so the refund applies when redelivered.
+        OrderStatus::Unpaid | OrderStatus::Cancelled | OrderStatus::TimedOut => {
+            return Ok(Ok(Outcome::NotYetPaid));
+        }
+    }
+    if !repository::insert_event(conn, facts.new_event(order.id)).await? {
+        return Ok(Ok(Outcome::Duplicate));
+    }
+    if let Some(number) = out_request_no
+        && let Some(refund) = repository::find_refund(conn, number).await?
+        && refund.order_id == order.id
+    {
+        repository::settle_refund(conn, refund.id, RefundStatus::Succeeded, None, now).await?;
+    }
+    let updated = repository::set_refunded(conn, &order, refund_fee, now).await?;
+    Ok(Ok(Outcome::Refunded(updated.status)))
 }

@@ -377,3 +377,100 @@ async fn events_wait_while_the_database_is_down_and_apply_when_it_is_back() {
     );
     let _ = APP_ID;
 }
+
+/// Reads one sample of the metrics text, 0 when absent.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_burst_of_events_is_applied_in_batches_with_the_same_outcomes_as_one_by_one() {
+    let app = spawn_app().await;
+    let (blocker, _) = app.order("u1", &[1], "99.90").await;
+    let mut numbers = Vec::new();
+    for i in 0..24 {
+        let (number, _) = app.order(&format!("u{i}"), &[1], "99.90").await;
+        numbers.push(number);
+    }
+    let (mismatched, _) = app.order("u-mismatch", &[1], "99.90").await;
+    // Hold the blocker's row so both batch workers wait on it while the burst piles up in the
+    // consumer's prefetch window; the burst is then taken as batches.
+    let mut holder = app.conn().await;
+    diesel::sql_query("BEGIN")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    diesel::sql_query(format!(
+        "SELECT 1 FROM orders WHERE out_trade_no = '{blocker}' FOR UPDATE"
+    ))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    app.publish(&paid_event(&blocker, "99.90", "n-blocker-1"))
+        .await;
+    app.publish(&paid_event(&blocker, "99.90", "n-blocker-2"))
+        .await;
+
+    for (i, number) in numbers.iter().enumerate() {
+        app.publish(&paid_event(number, "99.90", &format!("n-{i}")))
+            .await;
+    }
+    // In the same burst: a duplicate, an unknown order and a wrong amount.
+    app.publish(&paid_event(&numbers[0], "99.90", "n-0")).await;
+    app.publish(&paid_event("NOSUCHORDER", "99.90", "n-unknown"))
+        .await;
+    app.publish(&paid_event(&mismatched, "1.00", "n-mismatch"))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    for number in &numbers {
+        app.wait_for_status(number, OrderStatus::Paid).await;
+    }
+    app.wait_for_status(&blocker, OrderStatus::Paid).await;
+    app.wait_until("every event is consumed", || async {
+        let metrics = app.metrics().await;
+        sample(
+            &metrics,
+            "order_events_total{kind=\"order.paid\",outcome=\"applied\"}",
+        ) == 25.0
+            && sample(
+                &metrics,
+                "order_events_total{kind=\"order.paid\",outcome=\"duplicate\"}",
+            ) == 1.0
+            && sample(
+                &metrics,
+                "order_events_total{kind=\"order.paid\",outcome=\"unchanged\"}",
+            ) == 1.0
+            && sample(
+                &metrics,
+                "order_events_total{kind=\"order.paid\",outcome=\"dead_lettered\"}",
+            ) == 2.0
+    })
+    .await;
+    let metrics = app.metrics().await;
+    let batches = sample(&metrics, "order_consumer_batch_size_count");
+    let batched = sample(&metrics, "order_consumer_batch_size_sum");
+    assert!(
+        batches >= 1.0 && batched > batches,
+        "some events were applied together: {batched} events in {batches} batches"
+    );
+    for number in &numbers {
+        assert_eq!(app.event_count(number).await, 1, "{number}");
+    }
+    assert_eq!(app.order_row(&mismatched).await.status, OrderStatus::Unpaid);
+    let mut reasons = vec![
+        dead_letter_reason(&app).await,
+        dead_letter_reason(&app).await,
+    ];
+    reasons.sort();
+    assert!(reasons[0].starts_with("amount_mismatch"), "{reasons:?}");
+    assert!(reasons[1].starts_with("unknown_order"), "{reasons:?}");
+}
