@@ -12,8 +12,3 @@ pub fn postgres_base() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
-
-/// The server's `postgres` database, for administrative statements.
-pub fn postgres_admin_url() -> String {
-    format!("{}/postgres", postgres_base())
-}
