@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use alipay::AesKey;
-use alipay::keys::{PrivateKey, PublicKey};
+use alipay::keys::PrivateKey;
 use alipay_sandbox::AppRegistration;
 use alipay_sandbox::pki::{AlipayCertificate, PkiSettings};
 use payment_gateway::settings::CertificateTexts;
@@ -39,11 +39,6 @@ pub fn vector_text(relative: &str) -> String {
 /// A private key from `keys/` (e.g. `app_private_pkcs8.pem`).
 pub fn private_key(file: &str) -> PrivateKey {
     PrivateKey::from_text(&vector_text(&format!("keys/{file}"))).unwrap()
-}
-
-/// A public key from `keys/` (e.g. `app_public.pem`).
-pub fn public_key(file: &str) -> PublicKey {
-    PublicKey::from_text(&vector_text(&format!("keys/{file}"))).unwrap()
 }
 
 /// Our app's private key (public-key mode).
