@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the README's throughput figures: a release notify-receiver with publisher confirms
-# on, against the local RabbitMQ, driven by examples/load.rs over loopback.
+# on, against the local RabbitMQ, driven by tools/load (`notify-load`) over loopback.
 #
 #   services/notify-receiver/scripts/bench.sh [extra load options, e.g. --connections 16]
 #
@@ -14,7 +14,7 @@ amqp_url=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 prefix="bench-$(date +%s)-$$."
 keys=crates/alipay/tests/vectors/keys   # TEST-ONLY keys
 
-cargo build --release -p notify-receiver --bin notify-receiver --example notify-load
+cargo build --release -p notify-receiver --bin notify-receiver -p load --bin notify-load
 
 log=$(mktemp -t notify-receiver-bench.XXXXXX.log)
 BIND_ADDR=127.0.0.1:$port AMQP_URL=$amqp_url AMQP_EXCHANGE="${prefix}payments" \
@@ -29,7 +29,7 @@ for _ in $(seq 100); do
 done
 curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "receiver not ready; log: $log"; exit 1; }
 
-"$target/release/examples/notify-load" --url "http://127.0.0.1:$port/alipay/notify" \
+"$target/release/notify-load" --url "http://127.0.0.1:$port/alipay/notify" \
   --connections 64 --duration 10s --warmup 2s --prefix "$prefix" --amqp-url "$amqp_url" "$@"
 curl -fs "http://127.0.0.1:$port/metrics" | grep -E '^notify_(notifications_total|publish_confirm_seconds_(sum|count|bucket))'
 echo "receiver log: $log ($(wc -l <"$log") lines)"

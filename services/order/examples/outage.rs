@@ -22,10 +22,11 @@ use common::amqp::{Topology, publish_event};
 use common::config::{Env, parse_duration};
 use common::events::{EVENT_VERSION, EventKind, PaymentEventV2, event_id_for};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Connection, ConnectionProperties};
-use tokio_util::sync::CancellationToken;
+use test_support::TestDatabase;
+use test_support::services::{RunningOrder, order_env};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -54,18 +55,13 @@ struct Count {
     n: i64,
 }
 
-async fn count(url: &str, sql: &str) -> Result<i64, AnyError> {
-    let mut conn = AsyncPgConnection::establish(url).await?;
-    Ok(diesel::sql_query(sql)
-        .get_result::<Count>(&mut conn)
-        .await?
-        .n)
-}
-
-async fn admin(options: &Options, sql: String) -> Result<(), AnyError> {
-    let mut conn = AsyncPgConnection::establish(&format!("{}/postgres", options.postgres)).await?;
-    diesel::sql_query(sql).execute(&mut conn).await?;
-    Ok(())
+async fn paid_orders(database: &TestDatabase) -> Result<i64, AnyError> {
+    Ok(
+        diesel::sql_query("SELECT count(*) AS n FROM orders WHERE status = 1")
+            .get_result::<Count>(&mut database.connect().await)
+            .await?
+            .n,
+    )
 }
 
 /// A payment event as notify-receiver publishes it (no signature: the consumer trusts the broker).
@@ -109,59 +105,43 @@ fn paid_event(out_trade_no: &str, notify_id: &str) -> Result<PaymentEventV2, Any
 async fn main() -> Result<(), AnyError> {
     let options = Options::parse();
     let id = std::process::id();
-    let database = format!("order_outage_{id}");
-    let database_url = format!("{}/{database}", options.postgres);
+    let database = TestDatabase::create_on(&options.postgres, "order_outage").await;
     let prefix = format!("outage-{id}.");
-    admin(&options, format!("CREATE DATABASE \"{database}\"")).await?;
 
-    let settings = order::Settings::from_env(&Env::from_pairs([
-        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
-        ("DATABASE_URL", database_url.clone()),
-        ("AMQP_URL", options.amqp_url.clone()),
-        ("AMQP_PREFIX", prefix.clone()),
+    let mut env = order_env(
+        database.url(),
+        &prefix,
         // The consumer never calls the gateway.
-        ("PAYMENT_GATEWAY_URL", "http://127.0.0.1:9".to_owned()),
-        (
-            "JWT_SECRET",
-            "outage-bench-secret-of-at-least-32-bytes".to_owned(),
-        ),
-        ("ALIPAY_APP_ID", APP_ID.to_owned()),
-        ("EXPIRY_SWEEP_INTERVAL", "0s".to_owned()),
+        "http://127.0.0.1:9",
+        "outage-bench-secret-of-at-least-32-bytes",
+        APP_ID,
+    );
+    // Measured with the service's own pool size, workers and shutdown timeout.
+    env.retain(|(name, _)| {
+        !matches!(
+            *name,
+            "DATABASE_POOL_SIZE" | "HTTP_WORKERS" | "SHUTDOWN_TIMEOUT"
+        )
+    });
+    env.extend([
+        ("AMQP_URL", options.amqp_url.clone()),
         ("SEED_DEMO_DATA", "off".to_owned()),
         ("DEAD_LETTER_POLL_INTERVAL", "1s".to_owned()),
-    ]))?;
-    let shutdown = CancellationToken::new();
-    let application = order::Application::build(settings, shutdown.clone()).await?;
-    let state = application.state();
-    let server = tokio::spawn(application.run_until_stopped());
-    while !state.consumer_is_ready() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ]);
+    let service = RunningOrder::start(order::Settings::from_env(&Env::from_pairs(env))?).await;
+    let state = &service.state;
 
-    let mut conn = AsyncPgConnection::establish(&database_url).await?;
     diesel::sql_query(format!(
         "INSERT INTO orders (out_trade_no, user_id, subject, total_amount, pay_type, status, \
          expires_at) SELECT 'OUTAGE_' || g, 'bench', 'bench', 99.90, 1, 0, now() + interval '1 day' \
          FROM generate_series(1, {}) AS g",
         options.payments
     ))
-    .execute(&mut conn)
+    .execute(&mut database.connect().await)
     .await?;
-    drop(conn);
 
     // The database goes away.
-    admin(
-        &options,
-        format!("ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS false"),
-    )
-    .await?;
-    admin(
-        &options,
-        format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
-        ),
-    )
-    .await?;
+    database.refuse_connections().await;
     let outage_began = Instant::now();
 
     // The payments arrive, as notify-receiver publishes them.
@@ -188,20 +168,11 @@ async fn main() -> Result<(), AnyError> {
         .to_owned();
 
     // The database is back: how long until every payment is applied?
-    admin(
-        &options,
-        format!("ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS true"),
-    )
-    .await?;
+    database.allow_connections().await;
     let back = Instant::now();
     let mut paid = 0;
     while back.elapsed() < Duration::from_secs(600) {
-        paid = count(
-            &database_url,
-            "SELECT count(*) AS n FROM orders WHERE status = 1",
-        )
-        .await
-        .unwrap_or(0);
+        paid = paid_orders(&database).await.unwrap_or(0);
         if paid >= i64::try_from(options.payments)? {
             break;
         }
@@ -221,14 +192,10 @@ async fn main() -> Result<(), AnyError> {
         options.payments as f64 / applied_after.as_secs_f64().max(0.001),
     );
 
-    shutdown.cancel();
-    let _ = server.await;
+    service.shutdown.cancel();
+    let _ = service.server.await;
     let _ = topology.delete_all(&channel).await;
     let _ = amqp.close(200, "done".into()).await;
-    admin(
-        &options,
-        format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
-    )
-    .await?;
+    // The database is dropped with its guard.
     Ok(())
 }

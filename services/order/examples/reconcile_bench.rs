@@ -18,11 +18,22 @@ use std::io::{BufWriter, Seek, Write};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use clap::Parser;
+use diesel_async::RunQueryDsl;
 use order::reconcile::bill::{Expected, Limits, read_bill};
 use order::reconcile::{beijing_day, compare};
+use test_support::TestDatabase;
 
 const SELLER_ID: &str = "2088102177846880";
+
+/// reconcile-bench: times reading an N-line bill and comparing it with N paid orders.
+#[derive(Debug, Parser)]
+#[command(name = "reconcile-bench")]
+struct Options {
+    /// Payment lines in the bill (and paid orders in the database).
+    #[arg(default_value_t = 100_000)]
+    lines: usize,
+}
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -84,23 +95,10 @@ fn write_bill(lines: usize, date: NaiveDate) -> std::fs::File {
 
 #[tokio::main]
 async fn main() {
-    let lines: usize = std::env::args()
-        .nth(1)
-        .map(|n| n.parse().expect("the number of lines"))
-        .unwrap_or(100_000);
-    let base = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let database = format!("order_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = AsyncPgConnection::establish(&format!("{base}/postgres"))
-        .await
-        .unwrap();
-    diesel::sql_query(format!("CREATE DATABASE \"{database}\""))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{base}/{database}");
-    order::db::run_migrations(&url).await.unwrap();
-    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    let lines = Options::parse().lines;
+    let database = TestDatabase::create("order_bench").await;
+    order::db::run_migrations(database.url()).await.unwrap();
+    let mut conn = database.connect().await;
     let date = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
     let (start, _) = beijing_day(date);
 
@@ -158,12 +156,5 @@ async fn main() {
         comparison.orders_compared,
         peak_rss_mib(),
     );
-
-    drop(conn);
-    diesel::sql_query(format!(
-        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    // The database is dropped with its guard.
 }

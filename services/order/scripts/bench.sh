@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The order service's throughput figures: release builds of alipay-sandbox, payment-gateway and
 # order on this machine, against the local PostgreSQL and RabbitMQ, with POST /order/pay/ driven
-# by examples/load.rs over loopback (HTTP → transaction → gRPC signing), then event to paid.
+# by tools/load (`order-load`) over loopback (HTTP → transaction → gRPC signing), then event to paid.
 #
 #   services/order/scripts/bench.sh [extra load options, e.g. --connections 64 --duration 20s]
 #
@@ -33,13 +33,13 @@ secret=bench-secret-of-at-least-32-bytes-long
 logs=$(mktemp -d -t order-bench.XXXXXX)
 
 cargo build --release -p alipay-sandbox -p payment-gateway -p order --bins
-cargo build --release -p order --example order-load
+cargo build --release -p load --bin order-load
 
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  "$target/release/examples/order-load" --delete-topology --prefix "$prefix" --amqp-url "$amqp_url" || true
+  "$target/release/order-load" --delete-topology --prefix "$prefix" --amqp-url "$amqp_url" || true
   psql "$postgres/postgres" -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" || true
   echo "logs: $logs"
 }
@@ -85,7 +85,7 @@ if [ -n "${ZERO_TOTAL:-}" ]; then
   order_args=(--courses "$free" --total 0.00)
 fi
 
-"$target/release/examples/order-load" --url "http://127.0.0.1:$order_port" --token "$token" \
+"$target/release/order-load" --url "http://127.0.0.1:$order_port" --token "$token" \
   --connections "${CONNECTIONS:-32}" --duration "${DURATION:-10s}" --warmup 2s \
   --events "${EVENTS:-1000}" --prefix "$prefix" --app-id $app_id --amqp-url "$amqp_url" \
   "${order_args[@]}" "$@"

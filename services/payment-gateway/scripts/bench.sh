@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the README's benchmark: a release payment-gateway signing CreatePagePay links for
-# 32 concurrent callers (examples/load.rs, over loopback), next to `openssl speed` RSA-2048 sign/s
+# 32 concurrent callers (tools/load `gateway-load`, over loopback), next to `openssl speed` RSA-2048 sign/s
 # from the same run. CreatePagePay makes no network call, so no sandbox is needed.
 #
 #   services/payment-gateway/scripts/bench.sh [extra load options, e.g. --callers 64 --duration 20s]
@@ -14,7 +14,7 @@ port=${PORT:-15051}
 metrics_port=${METRICS_PORT:-19090}
 keys=crates/alipay/tests/vectors/keys   # TEST-ONLY keys
 
-cargo build --release -p payment-gateway --bin payment-gateway --example gateway-load
+cargo build --release -p payment-gateway --bin payment-gateway -p load --bin gateway-load
 
 echo "== openssl speed -seconds 5 -multi 2 rsa2048"
 openssl_out=$(openssl speed -seconds 5 -multi 2 rsa2048 2>/dev/null)
@@ -41,7 +41,7 @@ kill -0 $gateway 2>/dev/null || { echo "the gateway exited (port in use?); log: 
 
 echo
 echo "== load: CreatePagePay, 32 callers"
-load_out=$("$target/release/examples/gateway-load" --url "http://127.0.0.1:$port" --callers 32 --duration 10s --warmup 2s "$@")
+load_out=$("$target/release/gateway-load" --url "http://127.0.0.1:$port" --callers 32 --duration 10s --warmup 2s "$@")
 echo "$load_out"
 rpc=$(echo "$load_out" | awk '/rpc_per_sec/ {print $2}')
 

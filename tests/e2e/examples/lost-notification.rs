@@ -9,15 +9,22 @@
 
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use e2e::{System, SystemConfig};
 use serde_json::json;
 
+/// lost-notification: how long a payment whose notification is lost takes to show as paid.
+#[derive(Debug, Parser)]
+#[command(name = "lost-notification")]
+struct Options {
+    /// Payments to measure, one after another.
+    #[arg(default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let runs = Options::parse().runs;
     let system = System::start_with(SystemConfig {
         sweep_interval: "30s",
         ..SystemConfig::default()

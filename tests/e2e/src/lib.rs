@@ -13,58 +13,21 @@
 //! and sockets vanish mid-stream, as in a crash) and start a fresh instance.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a harness: failing loudly is the point
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use alipay::keys::{PrivateKey, PublicKey};
-use alipay_sandbox::{AppRegistration, RunningSandbox};
-use common::amqp::Topology;
 use common::auth::JwtIssuer;
 use common::config::Env;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use lapin::{Connection, ConnectionProperties};
-use payment_gateway::RunningGateway;
+use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use test_support::Patience;
+use test_support::services::{OrderProcess, browser, local_listener};
+use test_support::stack::{Stack, StackConfig};
 
-pub const APP_ID: &str = "2021000000000001";
-pub const SELLER_ID: &str = "2088102177846880";
-/// The app of the TEST-ONLY certificate-mode PKI in the alipay crate's vectors.
-pub const CERT_APP_ID: &str = "2021004100000001";
-pub const CERT_SELLER_ID: &str = "2088000000000001";
+pub use test_support::keys::{APP_ID, CERT_APP_ID, CERT_SELLER_ID, SELLER_ID};
+
 const JWT_SECRET: &str = "e2e-tests-secret-of-at-least-32-bytes!!";
-/// How long [`System::eventually`] waits before failing a test.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-pub fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
-fn postgres_base() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn keys_dir() -> PathBuf {
-    vectors_dir().join("keys")
-}
-
-/// The alipay crate's TEST-ONLY vectors (keys, the certificate-mode PKI, AES keys).
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors")
-}
-
-fn vector_text(relative: &str) -> String {
-    std::fs::read_to_string(vectors_dir().join(relative)).unwrap()
-}
-
-/// A TEST-ONLY key from the alipay crate's vectors.
-fn private_key(file: &str) -> PrivateKey {
-    PrivateKey::from_text(&std::fs::read_to_string(keys_dir().join(file)).unwrap()).unwrap()
-}
+/// How long [`eventually`] waits before failing a test.
+const PATIENCE: Patience = Patience::new(Duration::from_secs(30), Duration::from_millis(25));
 
 /// Knobs a test may turn.
 #[derive(Debug, Clone)]
@@ -94,106 +57,14 @@ impl Default for SystemConfig {
     }
 }
 
-/// One order-service instance on a runtime of its own.
-struct OrderInstance {
-    address: String,
-    state: order::state::SharedState,
-    shutdown: CancellationToken,
-    /// Fired to kill the instance: its runtime is dropped without waiting for anything.
-    kill: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl OrderInstance {
-    async fn start(settings: order::Settings, listener: TcpListener) -> Self {
-        let shutdown = CancellationToken::new();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let (kill_tx, kill_rx) = oneshot::channel::<()>();
-        let token = shutdown.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let application =
-                    order::Application::build_with_listener(settings, listener, token)
-                        .await
-                        .unwrap();
-                let address = format!("http://127.0.0.1:{}", application.port());
-                let _ = ready_tx.send((address, application.state()));
-                tokio::select! {
-                    _ = application.run_until_stopped() => {}
-                    _ = kill_rx => {}
-                }
-            });
-            // After a kill: every task (the consumer mid-delivery, its AMQP and database
-            // connections) is dropped where it stands.
-            runtime.shutdown_background();
-        });
-        let (address, state) = ready_rx.await.expect("the order service did not start");
-        let instance = Self {
-            address,
-            state,
-            shutdown,
-            kill: Some(kill_tx),
-            thread: Some(thread),
-        };
-        eventually("the order service's consumer is attached", || async {
-            instance.state.consumer_is_ready()
-        })
-        .await;
-        instance
-    }
-
-    fn kill(mut self) {
-        if let Some(kill) = self.kill.take() {
-            let _ = kill.send(());
-        }
-        // Also releases actix's worker threads, which live outside the killed runtime.
-        self.shutdown.cancel();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-
-    fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
+#[derive(Debug)]
 pub struct System {
-    pub id: String,
-    /// Our app at Alipay: [`APP_ID`], or [`CERT_APP_ID`] in certificate mode.
-    pub app_id: &'static str,
-    pub seller_id: &'static str,
     pub http: reqwest::Client,
-    pub sandbox: RunningSandbox,
-    pub topology: Topology,
-    database: String,
-    pub database_url: String,
-    gateway: Option<RunningGateway>,
-    notify_shutdown: CancellationToken,
-    notify_server: Option<JoinHandle<std::io::Result<()>>>,
-    pub notify_url: String,
-    order: Option<OrderInstance>,
+    order: Option<OrderProcess>,
     order_settings: order::Settings,
-    /// Set by [`System::shut_down`]; otherwise `Drop` cleans up.
-    cleaned: bool,
-}
-
-impl std::fmt::Debug for System {
-    // The services' handles have no Debug; the names say which system this is.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("System")
-            .field("id", &self.id)
-            .field("database", &self.database)
-            .finish_non_exhaustive()
-    }
+    /// Sandbox, gateway, receiver, database and RabbitMQ names: dropped last, after the order
+    /// service stopped.
+    pub stack: Stack,
 }
 
 /// The list in a paginated answer.
@@ -201,20 +72,13 @@ fn items(body: &Value) -> Option<&Vec<Value>> {
     body["items"].as_array()
 }
 
-/// Polls `condition` every 25 ms until it holds; fails the test after [`PATIENCE`].
+/// Polls `condition` every 25 ms until it holds; fails the test after 30 s.
 pub async fn eventually<F, Fut>(what: &str, condition: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tokio::time::Instant::now() < deadline {
-        if condition().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting until {what}");
+    test_support::eventually(what, PATIENCE, condition).await;
 }
 
 impl System {
@@ -223,188 +87,42 @@ impl System {
     }
 
     pub async fn start_with(config: SystemConfig) -> Self {
-        common::telemetry::init();
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let prefix = format!("t-{id}.");
-
-        // PostgreSQL: a database of our own.
-        let database = format!("e2e_{id}");
-        let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", postgres_base()))
-            .await
-            .expect("PostgreSQL must be running for these tests");
-        diesel::sql_query(format!("CREATE DATABASE \"{database}\""))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let database_url = format!("{}/{database}", postgres_base());
-
-        let (app_id, seller_id) = if config.certificate_mode {
-            (CERT_APP_ID, CERT_SELLER_ID)
-        } else {
-            (APP_ID, SELLER_ID)
-        };
-        let pki_key = |name: &str| private_key(&format!("pki_{name}_private.pem"));
-        let aes = alipay::AesKey::from_base64(&vector_text("keys/aes_128_key.b64")).unwrap();
-
-        // Alipay, played by the sandbox, which knows our app's public key (and, in certificate
-        // mode, its certificate, Alipay's PKI and the AES key).
-        let app_key = if config.certificate_mode {
-            pki_key("app")
-        } else {
-            private_key("app_private_pkcs8.pem")
-        };
-        let mut registration = AppRegistration::new(app_id, app_key.public_key(), seller_id);
-        let mut sandbox_settings =
-            alipay_sandbox::Settings::new(private_key("alipay_private_pkcs8.pem"))
-                .with_time_scale(config.sandbox_time_scale);
-        if config.certificate_mode {
-            registration = registration
-                .with_certificate(&vector_text("certs/appCertPublicKey_2021004100000001.crt"))
-                .unwrap()
-                .with_encrypt_key(aes.clone());
-            sandbox_settings = sandbox_settings.with_pki(alipay_sandbox::pki::PkiSettings {
-                root_bundle_pem: vector_text("certs/alipayRootCert.crt"),
-                certificates: vec![
-                    alipay_sandbox::pki::AlipayCertificate::new(
-                        &vector_text("certs/alipayCertPublicKey_RSA2.crt"),
-                        pki_key("alipay"),
-                    )
-                    .unwrap(),
-                    alipay_sandbox::pki::AlipayCertificate::new(
-                        &vector_text("certs/alipayCertPublicKey_RSA2_rotated.crt"),
-                        pki_key("alipay_rotated"),
-                    )
-                    .unwrap(),
-                ],
-            });
-        }
-        let sandbox = alipay_sandbox::Application::build(
-            sandbox_settings.with_app(registration),
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-        )
-        .unwrap()
-        .spawn();
-        let alipay_public_key: PublicKey = sandbox.alipay_public_key().clone();
-
-        // The receiver's port first: the gateway hands its URL to Alipay.
-        let notify_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let notify_port = notify_listener.local_addr().unwrap().port();
-        let notify_url = format!("http://127.0.0.1:{notify_port}/alipay/notify");
-
         // The order service's port first: the gateway hands its return URL to Alipay.
-        let order_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let order_listener = local_listener();
         let order_port = order_listener.local_addr().unwrap().port();
-
-        let mut gateway_settings = payment_gateway::Settings::new(
-            app_id,
-            app_key,
-            alipay_public_key.clone(),
-            sandbox.gateway_url(),
+        let stack = Stack::start(
+            "e2e",
+            StackConfig {
+                certificate_mode: config.certificate_mode,
+                sandbox_time_scale: config.sandbox_time_scale,
+                api_version: config.api_version,
+                receiver: true,
+                return_url: format!("http://127.0.0.1:{order_port}/pay/success"),
+                ..StackConfig::default()
+            },
         )
-        .with_notify_url(notify_url.clone())
-        .with_return_url(format!("http://127.0.0.1:{order_port}/pay/success"))
-        .with_api_version(config.api_version);
-        if config.certificate_mode {
-            gateway_settings = gateway_settings
-                .with_certificates(&payment_gateway::settings::CertificateTexts {
-                    app_cert: vector_text("certs/appCertPublicKey_2021004100000001.crt"),
-                    alipay_cert: vector_text("certs/alipayCertPublicKey_RSA2.crt"),
-                    root_cert: vector_text("certs/alipayRootCert.crt"),
-                })
-                .unwrap()
-                .with_encrypt_key(aes);
-        }
-        let gateway = payment_gateway::Application::build(
-            gateway_settings,
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-            None,
-        )
-        .await
-        .unwrap()
-        .spawn();
+        .await;
 
-        // notify-receiver, publishing under our prefix. In certificate mode it holds Alipay's
-        // certificate and the root bundle, and asks the gateway for a rotated certificate.
-        let mut notify_env = vec![
-            ("BIND_ADDR", "127.0.0.1:0".to_owned()),
-            ("AMQP_URL", amqp_url()),
-            ("AMQP_EXCHANGE", format!("{prefix}payments")),
-            ("ALIPAY_APP_ID", app_id.to_owned()),
-            ("ALIPAY_SELLER_ID", seller_id.to_owned()),
-            ("HTTP_WORKERS", "2".to_owned()),
-            ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
-        ];
-        if config.certificate_mode {
-            let path = |relative: &str| vectors_dir().join(relative).display().to_string();
-            notify_env.extend([
-                (
-                    "ALIPAY_PUBLIC_CERT_FILE",
-                    path("certs/alipayCertPublicKey_RSA2.crt"),
-                ),
-                ("ALIPAY_ROOT_CERT_FILE", path("certs/alipayRootCert.crt")),
-                ("PAYMENT_GATEWAY_URL", gateway.url()),
-            ]);
-        } else {
-            notify_env.push(("ALIPAY_PUBLIC_KEY", alipay_public_key.to_pem()));
-        }
-        let notify_settings =
-            notify_receiver::Settings::from_env(&Env::from_pairs(notify_env)).unwrap();
-        let notify_shutdown = CancellationToken::new();
-        let notify = notify_receiver::Application::build_with_listener(
-            notify_settings,
-            notify_listener,
-            notify_shutdown.clone(),
-        )
-        .await
-        .unwrap();
-        let notify_server = tokio::spawn(notify.run_until_stopped());
-
-        let mut order_env = vec![
-            ("BIND_ADDR", "127.0.0.1:0".to_owned()),
-            ("DATABASE_URL", database_url.clone()),
-            ("DATABASE_POOL_SIZE", "8".to_owned()),
-            ("AMQP_URL", amqp_url()),
-            ("AMQP_PREFIX", prefix.clone()),
-            ("PAYMENT_GATEWAY_URL", gateway.url()),
-            ("JWT_SECRET", JWT_SECRET.to_owned()),
-            ("ALIPAY_APP_ID", app_id.to_owned()),
+        let mut order_env = stack.order_env(JWT_SECRET);
+        order_env.extend([
             ("ORDER_TTL", "15m".to_owned()),
             ("EXPIRY_SWEEP_INTERVAL", config.sweep_interval.to_owned()),
             ("SUCCESS_QUERY_INTERVAL", "1s".to_owned()),
             ("SEED_DEMO_DATA", "on".to_owned()),
-            ("HTTP_WORKERS", "2".to_owned()),
-            ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
-            // A scheduled reconciliation would call the sandbox's server APIs in the middle of
-            // tests that count them (faults such as `api.fail_5xx`).
-            ("RECONCILE_AT", "off".to_owned()),
-        ];
+        ]);
         order_env.extend(config.order_env.iter().cloned());
         let order_settings = order::Settings::from_env(&Env::from_pairs(order_env)).unwrap();
-        let order = OrderInstance::start(order_settings.clone(), order_listener).await;
+        let order = OrderProcess::start(order_settings.clone(), order_listener).await;
 
         Self {
-            topology: Topology::with_prefix(&prefix),
-            id,
-            app_id,
-            seller_id,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            sandbox,
-            database,
-            database_url,
-            gateway: Some(gateway),
-            notify_shutdown,
-            notify_server: Some(notify_server),
-            notify_url,
+            http: browser(),
             order: Some(order),
             order_settings,
-            cleaned: false,
+            stack,
         }
     }
 
-    fn order(&self) -> &OrderInstance {
+    fn order(&self) -> &OrderProcess {
         self.order
             .as_ref()
             .expect("the order service is not running")
@@ -424,8 +142,8 @@ impl System {
     /// Starts a fresh order-service instance on the same database and queue.
     pub async fn restart_order(&mut self) {
         self.kill_order();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        self.order = Some(OrderInstance::start(self.order_settings.clone(), listener).await);
+        let listener = local_listener();
+        self.order = Some(OrderProcess::start(self.order_settings.clone(), listener).await);
     }
 
     pub fn token(&self, user_id: &str) -> String {
@@ -443,21 +161,13 @@ impl System {
         out_trade_nos: &[String],
     ) -> order::reconcile::Report {
         for out_trade_no in out_trade_nos {
-            let response = self
-                .http
-                .post(format!(
-                    "{}/sandbox/trades/{out_trade_no}/backdate",
-                    self.sandbox.base_url()
-                ))
-                .json(&json!({"seconds": 86_400}))
-                .send()
+            self.stack
+                .sandbox_api
+                .backdate(out_trade_no, 86_400)
                 .await
-                .unwrap();
-            assert!(response.status().is_success(), "backdating {out_trade_no}");
+                .unwrap_or_else(|error| panic!("backdating {out_trade_no}: {error}"));
         }
-        let mut connection = AsyncPgConnection::establish(&self.database_url)
-            .await
-            .unwrap();
+        let mut connection = self.stack.database.connect().await;
         for sql in [
             "UPDATE orders SET pay_time = pay_time - interval '1 day' WHERE pay_time IS NOT NULL",
             "UPDATE refunds SET created_at = created_at - interval '1 day', \
@@ -472,7 +182,7 @@ impl System {
             .pred_opt()
             .unwrap();
         let settings = order::reconcile::ReconcileSettings {
-            seller_id: Some(self.seller_id.to_owned()),
+            seller_id: Some(self.stack.seller_id.to_owned()),
             ..self.order_settings.reconcile.clone()
         };
         order::reconcile::run_day(&self.order().state, &settings, yesterday, "test", true)
@@ -572,49 +282,18 @@ impl System {
     /// The buyer pays on the cashier (the sandbox's test API does what the Pay button does).
     /// Returns where the browser would be sent: the signed return URL.
     pub async fn pay(&self, out_trade_no: &str) -> String {
-        let response = self
-            .http
-            .post(format!(
-                "{}/sandbox/trades/{out_trade_no}/pay",
-                self.sandbox.base_url()
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-        let body: Value = response.json().await.unwrap();
+        let body = self.stack.sandbox_api.pay(out_trade_no).await.unwrap();
         body["redirect_url"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Sets the sandbox's faults (`PUT /sandbox/faults`).
     pub async fn faults(&self, faults: Value) {
-        let response = self
-            .http
-            .put(format!("{}/sandbox/faults", self.sandbox.base_url()))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{}",
-            response.text().await.unwrap()
-        );
+        self.stack.sandbox_api.set_faults(&faults).await.unwrap();
     }
 
     /// The sandbox's view of the trade, with every notification attempt.
     pub async fn trade(&self, out_trade_no: &str) -> Value {
-        self.http
-            .get(format!(
-                "{}/sandbox/trades/{out_trade_no}",
-                self.sandbox.base_url()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.stack.sandbox_api.trade(out_trade_no).await.unwrap()
     }
 
     /// The order as its owner sees it (`GET /api/v1/orders/{no}`).
@@ -647,9 +326,7 @@ impl System {
 
     /// Moves the order's expiry into the past, as if its time-to-live had run out.
     pub async fn expire_now(&self, out_trade_no: &str) {
-        let mut connection = AsyncPgConnection::establish(&self.database_url)
-            .await
-            .unwrap();
+        let mut connection = self.stack.database.connect().await;
         diesel::sql_query(
             "UPDATE orders SET expires_at = now() - interval '1 second' WHERE out_trade_no = $1",
         )
@@ -666,9 +343,7 @@ impl System {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let mut connection = AsyncPgConnection::establish(&self.database_url)
-            .await
-            .unwrap();
+        let mut connection = self.stack.database.connect().await;
         diesel::sql_query(sql)
             .get_result::<Count>(&mut connection)
             .await
@@ -687,13 +362,11 @@ impl System {
 
     /// Messages waiting in the dead-letter queue.
     pub async fn dead_letters(&self) -> u32 {
-        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-            .await
-            .unwrap();
+        let connection = test_support::broker::connect().await;
         let channel = connection.create_channel().await.unwrap();
         let queue = channel
             .queue_declare(
-                self.topology.dead_queue.as_str().into(),
+                self.stack.topology.dead_queue.as_str().into(),
                 lapin::options::QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
@@ -711,56 +384,16 @@ impl System {
         if let Some(order) = self.order.take() {
             order.stop();
         }
-        self.notify_shutdown.cancel();
-        if let Some(server) = self.notify_server.take() {
-            let _ = server.await;
-        }
-        if let Some(gateway) = self.gateway.take() {
-            gateway.stop().await;
-        }
-        clean_up(self.topology.clone(), self.database.clone()).await;
-        self.cleaned = true;
+        self.stack.stop().await;
     }
 }
 
-/// A test that panicked never reaches [`System::shut_down`]: clean up anyway, on a thread with
-/// a runtime of its own (the test's runtime is unwinding).
+/// A test that panicked never reaches [`System::shut_down`]: kill the order service; the stack
+/// cleans up after itself.
 impl Drop for System {
     fn drop(&mut self) {
-        if self.cleaned {
-            return;
-        }
         if let Some(order) = self.order.take() {
             order.kill();
         }
-        self.notify_shutdown.cancel();
-        let (topology, database) = (self.topology.clone(), self.database.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                runtime.block_on(clean_up(topology, database));
-            }
-        })
-        .join();
-    }
-}
-
-async fn clean_up(topology: Topology, database: String) {
-    if let Ok(connection) = Connection::connect(&amqp_url(), ConnectionProperties::default()).await
-        && let Ok(channel) = connection.create_channel().await
-    {
-        let _ = topology.delete_all(&channel).await;
-        let _ = connection.close(200, "bye".into()).await;
-    }
-    if let Ok(mut admin) =
-        AsyncPgConnection::establish(&format!("{}/postgres", postgres_base())).await
-    {
-        let _ = diesel::sql_query(format!(
-            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-        ))
-        .execute(&mut admin)
-        .await;
     }
 }

@@ -222,16 +222,7 @@ async fn certificate_mode_with_aes_pays_refunds_and_survives_a_rotation_through_
     // carry the new SN, which the gateway downloads, checks against the root and trusts, and the
     // receiver gets from the gateway and checks against its own root.
     let after = system.buy("buyer-2").await;
-    let rotated = system
-        .http
-        .post(format!(
-            "{}/sandbox/alipay-cert/rotate",
-            system.sandbox.base_url()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert!(rotated.status().is_success());
+    system.stack.sandbox_api.rotate_alipay_cert().await.unwrap();
     system.pay(&after).await;
 
     // Assert

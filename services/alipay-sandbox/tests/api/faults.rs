@@ -179,14 +179,8 @@ async fn clearing_out_of_order_releases_a_held_notification() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(endpoint.count(), 0);
 
-    let cleared = app
-        .http
-        .delete(app.url("/sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
+    app.api.clear_faults().await.unwrap();
 
-    assert_eq!(cleared.status(), 200);
     endpoint.wait_for(1).await;
     app.notification_state("F_8", 0, "acknowledged").await;
 }
@@ -219,15 +213,7 @@ async fn api_fail_5xx_answers_the_next_calls_with_503_unprocessed() {
     let (done, _) = client.refund(&refund).await.unwrap();
     assert!(done.fund_changed());
 
-    let faults: serde_json::Value = app
-        .http
-        .get(app.url("/sandbox/faults"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let faults = app.api.faults().await.unwrap();
     assert_eq!(faults["api"]["fail_5xx"], 0);
 }
 
@@ -255,11 +241,7 @@ async fn api_timeout_processes_the_call_and_answers_too_late() {
         "{error:?}"
     );
     // The refund took effect: a retry with the same out_request_no moves no money.
-    app.http
-        .delete(app.url("/sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
+    app.api.clear_faults().await.unwrap();
     let (retry, _) = app.client().refund(&refund).await.unwrap();
     assert_eq!(retry.fund_change.as_deref(), Some("N"));
     let query = TradeQuery {
@@ -283,13 +265,7 @@ async fn page_pay_is_never_failed_by_api_faults_and_bad_fault_bodies_are_refused
         json!({"api": {"timeout_ms": 10_000_000}}),
         json!([1]),
     ] {
-        let response = app
-            .http
-            .put(app.url("/sandbox/faults"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 400, "{bad}");
+        let response = app.api.set_faults(&bad).await.unwrap_err();
+        assert_eq!(response.status, 400, "{bad}");
     }
 }

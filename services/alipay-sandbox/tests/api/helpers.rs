@@ -1,8 +1,6 @@
 //! Spawning a sandbox on port 0, a merchant that talks to it, and a notify endpoint that
-//! answers as told. Keys are the vectors' TEST-ONLY keys (fast to load, unlike generating).
+//! answers as told. Keys are the vectors' TEST-ONLY keys (test-support).
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,24 +12,19 @@ use alipay::sign::SignType;
 use alipay::time::{Clock, FixedClock, SystemClock};
 use alipay_sandbox::{AppRegistration, Application, RunningSandbox, Settings};
 use serde_json::Value;
+use test_support::keys::private_key;
+use test_support::services::local_listener;
+use test_support::{Patience, SandboxApi, eventually_ok};
 
 pub const APP_ID: &str = "2021971696296258";
 pub const SELLER_ID: &str = "2088847604270121";
 
-pub fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors")
-}
-
-pub fn key_text(file: &str) -> String {
-    std::fs::read_to_string(vectors().join("keys").join(file)).unwrap()
-}
-
 pub fn app_key() -> PrivateKey {
-    PrivateKey::from_text(&key_text("app_private_pkcs1.pem")).unwrap()
+    private_key("app_private_pkcs1.pem")
 }
 
 pub fn alipay_key() -> PrivateKey {
-    PrivateKey::from_text(&key_text("alipay_private_pkcs1.pem")).unwrap()
+    private_key("alipay_private_pkcs1.pem")
 }
 
 /// A sandbox and a merchant registered with it.
@@ -39,6 +32,8 @@ pub struct TestApp {
     pub sandbox: RunningSandbox,
     /// A browser: never follows redirects, so tests see where they point.
     pub http: reqwest::Client,
+    /// The test API (`/sandbox/...`).
+    pub api: SandboxApi,
     pub signer: RequestSigner,
     pub alipay_public_key: PublicKey,
 }
@@ -79,19 +74,15 @@ pub async fn spawn_with(options: Options) -> TestApp {
         .with_clock(Arc::clone(&clock))
         .with_notify_timeout(Duration::from_secs(2))
         .with_test_api(options.test_api);
-    let application =
-        Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let application = Application::build(settings, local_listener()).unwrap();
     let alipay_public_key = application.alipay_public_key().clone();
     let sandbox = application.spawn();
     let signer =
         RequestSigner::new(APP_ID, app_key(), SignType::Rsa2).with_clock(Arc::clone(&clock));
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     TestApp {
+        api: SandboxApi::of(&sandbox),
         sandbox,
-        http,
+        http: test_support::services::browser(),
         signer,
         alipay_public_key,
     }
@@ -176,42 +167,30 @@ impl TestApp {
     }
 
     pub async fn trade(&self, out_trade_no: &str) -> Value {
-        let response = self
-            .http
-            .get(self.url(&format!("/sandbox/trades/{out_trade_no}")))
-            .send()
+        self.api
+            .trade(out_trade_no)
             .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "trade {out_trade_no}");
-        response.json().await.unwrap()
+            .unwrap_or_else(|error| panic!("trade {out_trade_no}: {error}"))
     }
 
     pub async fn put_faults(&self, faults: Value) {
-        let response = self
-            .http
-            .put(self.url("/sandbox/faults"))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        self.api.set_faults(&faults).await.unwrap();
     }
 
     /// Waits until the trade's notification `index` reaches `state`.
     pub async fn notification_state(&self, out_trade_no: &str, index: usize, state: &str) -> Value {
-        let started = Instant::now();
-        loop {
+        let patience = Patience::new(Duration::from_secs(5), Duration::from_millis(10));
+        let what = format!("notification {index} of {out_trade_no} is {state}");
+        eventually_ok(&what, patience, || async {
             let trade = self.trade(out_trade_no).await;
             let notification = &trade["notifications"][index];
             if notification["state"] == state {
-                return notification.clone();
+                Ok(notification.clone())
+            } else {
+                Err(notification.clone())
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "state never became {state}: {notification}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        })
+        .await
     }
 
     /// POSTs raw parameters to the gateway and returns the body text.
@@ -279,7 +258,7 @@ pub struct NotifyEndpoint {
 
 impl NotifyEndpoint {
     pub fn start(answers: Vec<(u16, &'static str)>) -> NotifyEndpoint {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = local_listener();
         let url = format!(
             "http://127.0.0.1:{}/alipay/notify",
             listener.local_addr().unwrap().port()
@@ -318,15 +297,15 @@ impl NotifyEndpoint {
 
     /// Waits until at least `count` requests arrived.
     pub async fn wait_for(&self, count: usize) -> Vec<Received> {
-        let started = Instant::now();
-        while self.count() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "only {} of {count} notifications arrived",
-                self.count()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let patience = Patience::new(Duration::from_secs(5), Duration::from_millis(5));
+        let what = format!("{count} notifications arrived");
+        eventually_ok(&what, patience, || async {
+            match self.count() {
+                arrived if arrived >= count => Ok(()),
+                arrived => Err(format!("only {arrived}")),
+            }
+        })
+        .await;
         self.received.lock().unwrap().clone()
     }
 }

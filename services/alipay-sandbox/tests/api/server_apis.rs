@@ -493,25 +493,9 @@ async fn a_backdated_trade_is_on_its_new_days_bill_and_a_replaced_bill_file_is_s
         .refund(&refund("D_1", "1.00", "RF_D1"))
         .await
         .unwrap();
-    let base = app.sandbox.base_url().to_owned();
 
-    let backdated: serde_json::Value = app
-        .http
-        .post(format!("{base}/sandbox/trades/D_1/backdate"))
-        .json(&serde_json::json!({"seconds": 86_400}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bad = app
-        .http
-        .post(format!("{base}/sandbox/trades/D_1/backdate"))
-        .json(&serde_json::json!({"seconds": -1}))
-        .send()
-        .await
-        .unwrap();
+    let backdated = app.api.backdate("D_1", 86_400).await.unwrap();
+    let bad = app.api.backdate("D_1", -1).await.unwrap_err();
 
     assert!(
         backdated["gmt_payment"]
@@ -527,7 +511,7 @@ async fn a_backdated_trade_is_on_its_new_days_bill_and_a_replaced_bill_file_is_s
             .starts_with("2024-05-15"),
         "{backdated}"
     );
-    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.status, 400);
     let download = |date: &'static str| {
         let client = app.client();
         let http = app.http.clone();
@@ -569,19 +553,8 @@ async fn a_backdated_trade_is_on_its_new_days_bill_and_a_replaced_bill_file_is_s
     assert!(text.contains("D_1\t,退款\t"), "{text}");
     assert!(!text.contains("D_2"), "{text}");
 
-    let replaced = app
-        .http
-        .put(format!("{base}/sandbox/bill-file"))
-        .body("not a zip")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replaced.status(), 200);
+    app.api.set_bill_file("not a zip").await.unwrap();
     assert_eq!(download("2024-05-15").await, b"not a zip");
-    app.http
-        .delete(format!("{base}/sandbox/bill-file"))
-        .send()
-        .await
-        .unwrap();
+    app.api.clear_bill_file().await.unwrap();
     assert_eq!(&download("2024-05-15").await[..2], b"PK");
 }

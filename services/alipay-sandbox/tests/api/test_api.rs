@@ -1,27 +1,17 @@
 //! The `/sandbox` contract other services' tests rely on.
 
-use std::net::TcpListener;
-
 use alipay::keys::PublicKey;
 use alipay::notify::{self, PayReturn};
 use alipay::sign::SignType;
 use alipay_sandbox::{Application, Settings};
-use serde_json::json;
+use test_support::services::local_listener;
 
 use crate::helpers::{NotifyEndpoint, Options, alipay_key, query_of, spawn, spawn_with};
 
 #[tokio::test]
 async fn the_public_key_endpoint_serves_the_key_that_verifies() {
     let app = spawn().await;
-    let pem = app
-        .http
-        .get(app.url("/sandbox/alipay-public-key"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pem = app.api.alipay_public_key().await.unwrap();
     assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
     assert_eq!(PublicKey::from_text(&pem).unwrap(), app.alipay_public_key);
     assert_eq!(&app.alipay_public_key, app.sandbox.alipay_public_key());
@@ -34,16 +24,8 @@ async fn pay_without_a_browser_returns_the_redirect_and_the_trade() {
     app.open_cashier(&app.page_pay("T_1", "12.30", Some(&endpoint.url)))
         .await;
 
-    let response = app
-        .http
-        .post(app.url("/sandbox/trades/T_1/pay"))
-        .json(&json!({"buyer_id": "2088000000000042"}))
-        .send()
-        .await
-        .unwrap();
+    let paid = app.api.pay_as("T_1", "2088000000000042").await.unwrap();
 
-    assert_eq!(response.status(), 200);
-    let paid: serde_json::Value = response.json().await.unwrap();
     let redirect = paid["redirect_url"].as_str().unwrap();
     let verified = notify::verify(
         query_of(redirect).as_bytes(),
@@ -91,52 +73,22 @@ async fn pay_without_a_browser_returns_the_redirect_and_the_trade() {
     assert_eq!(attempt["response_body"], "success");
 
     // Paying twice, closing a paid trade, or an unknown trade are refused.
-    let again = app
-        .http
-        .post(app.url("/sandbox/trades/T_1/pay"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
-    let body: serde_json::Value = again.json().await.unwrap();
-    assert_eq!(body["sub_code"], "ACQ.TRADE_HAS_SUCCESS");
-    let close = app
-        .http
-        .post(app.url("/sandbox/trades/T_1/close"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(close.status(), 409);
-    let unknown = app
-        .http
-        .get(app.url("/sandbox/trades/NOPE"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
-    let bad_buyer = app
-        .http
-        .post(app.url("/sandbox/trades/T_1/pay"))
-        .json(&json!({"buyer_id": "42"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad_buyer.status(), 400);
+    let again = app.api.pay("T_1").await.unwrap_err();
+    assert_eq!(again.status, 409);
+    assert_eq!(again.json()["sub_code"], "ACQ.TRADE_HAS_SUCCESS");
+    let close = app.api.close("T_1").await.unwrap_err();
+    assert_eq!(close.status, 409);
+    let unknown = app.api.trade("NOPE").await.unwrap_err();
+    assert_eq!(unknown.status, 404);
+    let bad_buyer = app.api.pay_as("T_1", "42").await.unwrap_err();
+    assert_eq!(bad_buyer.status, 400);
 }
 
 #[tokio::test]
 async fn close_without_a_browser_closes_a_waiting_trade() {
     let app = spawn().await;
     app.open_cashier(&app.page_pay("T_2", "1.00", None)).await;
-    let closed: serde_json::Value = app
-        .http
-        .post(app.url("/sandbox/trades/T_2/close"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let closed = app.api.close("T_2").await.unwrap();
     assert_eq!(closed["redirect_url"], serde_json::Value::Null);
     assert_eq!(closed["trade"]["status"], "TRADE_CLOSED");
     assert!(closed["trade"]["gmt_close"].is_string());
@@ -149,13 +101,8 @@ async fn the_test_api_can_be_switched_off() {
         ..Options::default()
     })
     .await;
-    let response = app
-        .http
-        .get(app.url("/sandbox/alipay-public-key"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
+    let response = app.api.alipay_public_key().await.unwrap_err();
+    assert_eq!(response.status, 404);
     assert_eq!(
         app.http
             .get(app.url("/healthz"))
@@ -219,12 +166,11 @@ async fn apps_are_checked_and_the_base_url_is_the_public_one() {
     let settings = Settings::new(alipay_key())
         .with_app(duplicate.clone())
         .with_app(duplicate);
-    let error =
-        Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap()).unwrap_err();
+    let error = Application::build(settings, local_listener()).unwrap_err();
     assert!(error.to_string().contains("twice"), "{error}");
 
     let settings = Settings::new(alipay_key()).with_public_url("http://alipay-sandbox:8090/");
-    let app = Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let app = Application::build(settings, local_listener()).unwrap();
     assert_eq!(app.base_url(), "http://alipay-sandbox:8090");
     assert_eq!(app.gateway_url(), "http://alipay-sandbox:8090/gateway.do");
     assert!(app.port() > 0);

@@ -4,11 +4,11 @@
 use alipay::time::{FixedClock, parse_beijing};
 use serde_json::Value;
 
-use crate::helpers::{Options, element, spawn_with, vectors};
+use crate::helpers::{Options, element, spawn_with};
 
 #[tokio::test]
 async fn every_page_pay_vector_opens_the_cashier() {
-    let text = std::fs::read_to_string(vectors().join("page_pay.json")).unwrap();
+    let text = test_support::keys::vector_text("page_pay.json");
     let document: Value = serde_json::from_str(&text).unwrap();
     let cases = document["cases"].as_array().unwrap();
     let clock = FixedClock::at_beijing("2024-05-16 14:00:13").unwrap();

@@ -5,41 +5,25 @@
 //! every payment must reach the queue. A forged certificate offered the same way is refused.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use alipay::AesKey;
-use alipay::keys::PrivateKey;
-use alipay_sandbox::pki::{AlipayCertificate, PkiSettings};
-use alipay_sandbox::{AppRegistration, RunningSandbox};
+use alipay_sandbox::RunningSandbox;
 use common::events::PaymentEventV2;
-use payment_gateway::settings::CertificateTexts;
 use payment_gateway::{RetryPolicy, RunningGateway};
 use payment_proto::GatewayClient;
 use payment_proto::v1::{CreatePagePayRequest, QueryTradeRequest, TradeStatus};
 use serde_json::Value;
+use test_support::keys::{
+    ALIPAY_CERT, CERT_APP_ID, CERT_SELLER_ID, ROOT_CERT, aes_key, alipay_pki,
+    cert_app_registration, certificate_texts, pki_key, vector_path,
+};
+use test_support::{Patience, SandboxApi, eventually_ok};
 
 use crate::helpers::*;
 
-const CERT_APP_ID: &str = "2021004100000001";
-const CERT_SELLER_ID: &str = "2088000000000001";
-
-fn vector(relative: &str) -> String {
-    std::fs::read_to_string(vectors_dir().join(relative)).unwrap()
-}
-
-fn vector_path(relative: &str) -> String {
-    let path: PathBuf = vectors_dir().join(relative);
-    path.display().to_string()
-}
-
-fn pki_key(name: &str) -> PrivateKey {
-    PrivateKey::from_text(&vector(&format!("keys/pki_{name}_private.pem"))).unwrap()
-}
-
 struct Stack {
-    sandbox: RunningSandbox,
+    _sandbox: RunningSandbox,
+    sandbox_api: SandboxApi,
     gateway: RunningGateway,
     client: GatewayClient,
     receiver: TestApp,
@@ -49,60 +33,28 @@ struct Stack {
 /// Sandbox (certificate mode, AES) → gateway (certificate mode, AES) and receiver (certificate
 /// mode, asking that gateway for rotated certificates).
 async fn stack(next: (&str, &str)) -> Stack {
-    let aes = AesKey::from_base64(&vector("keys/aes_128_key.b64")).unwrap();
-    let app = AppRegistration::new(CERT_APP_ID, pki_key("app").public_key(), CERT_SELLER_ID)
-        .with_certificate(&vector("certs/appCertPublicKey_2021004100000001.crt"))
-        .unwrap()
-        .with_encrypt_key(aes.clone());
-    let pki = PkiSettings {
-        root_bundle_pem: vector("certs/alipayRootCert.crt"),
-        certificates: vec![
-            AlipayCertificate::new(
-                &vector("certs/alipayCertPublicKey_RSA2.crt"),
-                pki_key("alipay"),
-            )
-            .unwrap(),
-            AlipayCertificate::new(&vector(next.0), pki_key(next.1)).unwrap(),
-        ],
-    };
-    let sandbox_settings = alipay_sandbox::Settings::new(alipay_private_key().clone())
-        .with_app(app)
-        .with_pki(pki)
-        .with_time_scale(0.0001)
-        .with_notify_timeout(Duration::from_secs(5));
-    let sandbox = alipay_sandbox::Application::build(
-        sandbox_settings,
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    )
-    .unwrap()
-    .spawn();
+    let sandbox = test_support::services::spawn_sandbox(
+        alipay_sandbox::Settings::new(alipay_private_key().clone())
+            .with_app(cert_app_registration(Some(aes_key())))
+            .with_pki(alipay_pki(&[next]))
+            .with_time_scale(0.0001)
+            .with_notify_timeout(Duration::from_secs(5)),
+    );
 
-    let texts = CertificateTexts {
-        app_cert: vector("certs/appCertPublicKey_2021004100000001.crt"),
-        alipay_cert: vector("certs/alipayCertPublicKey_RSA2.crt"),
-        root_cert: vector("certs/alipayRootCert.crt"),
-    };
     let gateway_settings = payment_gateway::Settings::new(
         CERT_APP_ID,
         pki_key("app"),
         alipay_private_key().public_key(),
         sandbox.gateway_url(),
     )
-    .with_certificates(&texts)
+    .with_certificates(&certificate_texts())
     .unwrap()
-    .with_encrypt_key(aes)
+    .with_encrypt_key(aes_key())
     .with_retry(RetryPolicy {
         attempts: 3,
         backoff: Duration::from_millis(10),
     });
-    let gateway = payment_gateway::Application::build(
-        gateway_settings,
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        None,
-    )
-    .await
-    .unwrap()
-    .spawn();
+    let gateway = test_support::services::spawn_gateway(gateway_settings).await;
     let client = GatewayClient::connect(&gateway.url(), Duration::from_secs(10)).unwrap();
 
     // The receiver holds only Alipay's certificate and the root bundle, no key of ours.
@@ -110,28 +62,20 @@ async fn stack(next: (&str, &str)) -> Stack {
         app_id: CERT_APP_ID.into(),
         seller_id: Some(CERT_SELLER_ID.into()),
         extra_env: vec![
-            (
-                "ALIPAY_PUBLIC_CERT_FILE".into(),
-                vector_path("certs/alipayCertPublicKey_RSA2.crt"),
-            ),
-            (
-                "ALIPAY_ROOT_CERT_FILE".into(),
-                vector_path("certs/alipayRootCert.crt"),
-            ),
+            ("ALIPAY_PUBLIC_CERT_FILE".into(), vector_path(ALIPAY_CERT)),
+            ("ALIPAY_ROOT_CERT_FILE".into(), vector_path(ROOT_CERT)),
             ("PAYMENT_GATEWAY_URL".into(), gateway.url()),
         ],
         ..TestConfig::default()
     })
     .await;
     Stack {
-        sandbox,
+        sandbox_api: SandboxApi::of(&sandbox),
+        _sandbox: sandbox,
         gateway,
         client,
         receiver,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        http: test_support::services::browser(),
     }
 }
 
@@ -158,64 +102,34 @@ impl Stack {
         assert!(link.url.contains("app_cert_sn="));
         let cashier = self.http.get(&link.url).send().await.unwrap();
         assert_eq!(cashier.status().as_u16(), 200);
-        let paid = self
-            .http
-            .post(format!(
-                "{}/sandbox/trades/{out_trade_no}/pay",
-                self.sandbox.base_url()
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            paid.status().as_u16(),
-            200,
-            "{}",
-            paid.text().await.unwrap()
-        );
+        self.sandbox_api.pay(out_trade_no).await.unwrap();
     }
 
     async fn rotate(&self) -> String {
-        let answer: Value = self
-            .http
-            .post(format!(
-                "{}/sandbox/alipay-cert/rotate",
-                self.sandbox.base_url()
-            ))
-            .send()
+        self.sandbox_api
+            .rotate_alipay_cert()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["alipay_cert_sn"].as_str().unwrap().to_owned()
+            .alipay_cert_sn
     }
 
     /// Waits until the trade's notification got an answer (at most 10 s); returns it.
     async fn notification(&self, out_trade_no: &str) -> Value {
-        for _ in 0..200 {
-            let trade: Value = self
-                .http
-                .get(format!(
-                    "{}/sandbox/trades/{out_trade_no}",
-                    self.sandbox.base_url()
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let patience = Patience::new(Duration::from_secs(10), Duration::from_millis(50));
+        let what = format!("a notification for {out_trade_no} was answered");
+        eventually_ok(&what, patience, || async {
+            let trade = self.sandbox_api.trade(out_trade_no).await.unwrap();
             let notification = &trade["notifications"][0];
             let answered = notification["attempts"]
                 .as_array()
                 .is_some_and(|attempts| !attempts.is_empty());
             if answered {
-                return notification.clone();
+                Ok(notification.clone())
+            } else {
+                Err(notification.clone())
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no notification was sent for {out_trade_no}");
+        })
+        .await
     }
 }
 

@@ -1,46 +1,34 @@
 //! Spawns the real receiver on port 0 against the real RabbitMQ, under per-test names.
 //!
-//! Every [`TestApp`] declares its own `t-<uuid>.` topology and deletes it when dropped (even when
-//! the test panicked), so tests run in parallel without sharing a queue and leave nothing behind.
+//! Every [`TestApp`] declares its own `t-<uuid>.` topology (test-support's [`TestTopology`]),
+//! deleted when dropped (even when the test panicked), so tests run in parallel without sharing
+//! a queue and leave nothing behind.
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use alipay::form;
 use alipay::keys::PrivateKey;
 use alipay::sign::{self, SignType};
-use common::amqp::Topology;
-use common::config::Env;
 use lapin::message::Delivery;
-use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::options::BasicGetOptions;
+use lapin::{Channel, Connection};
 use notify_receiver::publisher::Publisher;
-use notify_receiver::{Application, Settings};
+use test_support::services::{RunningReceiver, local_listener, receiver_env};
+use test_support::{Patience, TestTopology, broker, eventually};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const APP_ID: &str = "2021000000000001";
-pub const SELLER_ID: &str = "2088102177846880";
+pub use test_support::env::amqp_url;
+pub use test_support::keys::{APP_ID, SELLER_ID, vectors_dir};
+pub use test_support::services::closed_port;
+
 pub const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
-
-pub fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
-/// The alipay crate's TEST-ONLY key pairs.
-pub fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors")
-}
 
 /// "Alipay's" private key (TEST-ONLY, from the vectors): what signs our notifications.
 pub fn alipay_private_key() -> &'static PrivateKey {
     static KEY: OnceLock<PrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let text =
-            std::fs::read_to_string(vectors_dir().join("keys/alipay_private_pkcs8.pem")).unwrap();
-        PrivateKey::from_text(&text).unwrap()
-    })
+    KEY.get_or_init(test_support::keys::alipay_key)
 }
 
 /// A realistic TRADE_SUCCESS notification's fields (as in the protocol notes, §8.6).
@@ -146,7 +134,8 @@ impl Default for TestConfig {
 
 pub struct TestApp {
     pub address: String,
-    pub topology: Topology,
+    /// Removed when the test ends; `delete_also` adds queues a test declared itself.
+    pub topology: TestTopology,
     pub client: reqwest::Client,
     /// The test's own channel, for reading what the receiver published.
     pub channel: Channel,
@@ -154,17 +143,13 @@ pub struct TestApp {
     pub shutdown: CancellationToken,
     pub server: Option<JoinHandle<std::io::Result<()>>>,
     pub notify_path: String,
-    /// More queues to delete at the end (tests that add their own bindings).
-    pub extra_queues: Vec<String>,
-    connection: Connection,
+    _connection: Connection,
 }
 
 pub async fn spawn_app(config: TestConfig) -> TestApp {
     common::telemetry::init();
-    let topology = Topology::with_prefix(&format!("t-{}.", uuid::Uuid::now_v7()));
-    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ must be running for these tests");
+    let topology = TestTopology::new();
+    let connection = broker::connect().await;
     let channel = connection.create_channel().await.unwrap();
     if config.declare_queue {
         topology.declare_all(&channel).await.unwrap();
@@ -172,22 +157,19 @@ pub async fn spawn_app(config: TestConfig) -> TestApp {
         topology.declare_publisher_side(&channel).await.unwrap();
     }
 
-    let key_path = vectors_dir()
-        .join(&config.public_key_file)
-        .display()
-        .to_string();
     let notify_path = config
         .notify_path
         .clone()
         .unwrap_or_else(|| "/alipay/notify".into());
-    let mut pairs = vec![
-        ("BIND_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+    let mut pairs: Vec<(String, String)> = receiver_env(&topology.exchange, &config.app_id)
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+    pairs.extend([
         (
             "AMQP_URL".to_owned(),
             config.amqp_url.clone().unwrap_or_else(amqp_url),
         ),
-        ("AMQP_EXCHANGE".to_owned(), topology.exchange.clone()),
-        ("ALIPAY_APP_ID".to_owned(), config.app_id.clone()),
         ("ALIPAY_SIGN_TYPE".to_owned(), config.sign_type.clone()),
         ("NOTIFY_PATH".to_owned(), notify_path.clone()),
         (
@@ -195,9 +177,8 @@ pub async fn spawn_app(config: TestConfig) -> TestApp {
             config.confirm_timeout.clone(),
         ),
         ("AMQP_CHANNELS".to_owned(), config.amqp_channels.to_string()),
-        ("HTTP_WORKERS".to_owned(), "2".to_owned()),
         ("SHUTDOWN_TIMEOUT".to_owned(), "10s".to_owned()),
-    ];
+    ]);
     let cert_mode = config
         .extra_env
         .iter()
@@ -205,33 +186,27 @@ pub async fn spawn_app(config: TestConfig) -> TestApp {
     match &config.public_key_pem {
         _ if cert_mode => {}
         Some(pem) => pairs.push(("ALIPAY_PUBLIC_KEY".to_owned(), pem.clone())),
-        None => pairs.push(("ALIPAY_PUBLIC_KEY_FILE".to_owned(), key_path)),
+        None => pairs.push((
+            "ALIPAY_PUBLIC_KEY_FILE".to_owned(),
+            test_support::keys::vector_path(&config.public_key_file),
+        )),
     }
     pairs.extend(config.extra_env.iter().cloned());
     if let Some(seller_id) = &config.seller_id {
         pairs.push(("ALIPAY_SELLER_ID".to_owned(), seller_id.clone()));
     }
-    let settings = Settings::from_env(&Env::from_pairs(pairs)).unwrap();
-
-    let shutdown = CancellationToken::new();
-    let application = Application::build(settings, shutdown.clone())
-        .await
-        .unwrap();
-    let address = format!("http://127.0.0.1:{}", application.port());
-    let publisher = application.publisher().clone();
-    let server = tokio::spawn(application.run_until_stopped());
+    let receiver = RunningReceiver::start(pairs, local_listener()).await;
 
     TestApp {
-        address,
+        address: receiver.address,
         topology,
         client: reqwest::Client::new(),
         channel,
-        publisher,
-        shutdown,
-        server: Some(server),
+        publisher: receiver.publisher,
+        shutdown: receiver.shutdown,
+        server: Some(receiver.server),
         notify_path,
-        extra_queues: Vec::new(),
-        connection,
+        _connection: connection,
     }
 }
 
@@ -274,17 +249,17 @@ impl TestApp {
 
     /// Polls `/readyz` (and the publisher) until it says `ready`, at most 10 s.
     pub async fn wait_ready(&self, ready: bool) {
-        for _ in 0..200 {
+        let what = if ready {
+            "the receiver is ready"
+        } else {
+            "the receiver is not ready"
+        };
+        let patience = Patience::new(Duration::from_secs(10), Duration::from_millis(50));
+        eventually(what, patience, || async {
             let status = self.get("/readyz").await.status().as_u16();
-            if (status == 200) == ready && self.publisher.is_ready() == ready {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "the receiver did not become {}",
-            if ready { "ready" } else { "not ready" }
-        );
+            (status == 200) == ready && self.publisher.is_ready() == ready
+        })
+        .await;
     }
 
     /// The next message in the order service's queue, if any. A confirmed publish is in the
@@ -326,54 +301,5 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        let topology = self.topology.clone();
-        let extra_queues = std::mem::take(&mut self.extra_queues);
-        // Drop cannot await, and the test's runtime may be shutting down: clean up on a thread
-        // with a runtime of its own.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(delete_topology(topology, extra_queues));
-        });
-        let _ = cleanup.join();
-        // The test's connection closes when dropped.
-        let _ = &self.connection;
     }
-}
-
-/// Deletes every queue and exchange of `topology` (and `extra_queues`), each on a fresh channel
-/// if the previous deletion closed it, ignoring ones that do not exist.
-async fn delete_topology(topology: Topology, extra_queues: Vec<String>) {
-    let Ok(connection) = Connection::connect(&amqp_url(), ConnectionProperties::default()).await
-    else {
-        return;
-    };
-    let queues = [topology.queue.clone(), topology.dead_queue.clone()]
-        .into_iter()
-        .chain(extra_queues);
-    for queue in queues {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-    }
-    for exchange in [&topology.exchange, &topology.dlx] {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
-    }
-    let _ = connection.close(200, "test cleanup".into()).await;
-}
-
-/// A TCP port nothing listens on: bound, read, and released.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
 }

@@ -209,7 +209,7 @@ async fn no_confirm_within_the_timeout_answers_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nack_from_the_broker_answers_503() {
-    let mut app = spawn_ready_app(TestConfig::default()).await;
+    let app = spawn_ready_app(TestConfig::default()).await;
     // A bound queue that refuses every message: RabbitMQ then nacks the publish.
     let refusing = format!("{}refusing", app.topology.exchange);
     let mut arguments = FieldTable::default();
@@ -226,7 +226,7 @@ async fn a_nack_from_the_broker_answers_503() {
         )
         .await
         .unwrap();
-    app.extra_queues.push(refusing.clone());
+    app.topology.delete_also(refusing.clone());
     app.channel
         .queue_bind(
             refusing.as_str().into(),

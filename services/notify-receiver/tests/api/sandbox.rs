@@ -1,39 +1,31 @@
 //! End to end: the alipay-sandbox plays Alipay, a buyer pays, the sandbox sends the signed
 //! notification to the receiver, and the event lands in the order service's queue.
 
-use std::net::TcpListener;
 use std::time::Duration;
 
-use alipay::keys::PrivateKey;
 use alipay::request::{Gateway, OutTradeNo, PagePay, RequestSigner, Subject};
 use alipay::sign::SignType;
 use alipay_sandbox::{AppRegistration, Settings as SandboxSettings};
 use common::events::{EventKind, PaymentEventV2};
-use serde_json::Value;
+use test_support::SandboxApi;
+use test_support::keys::private_key;
 
 use crate::helpers::*;
-
-fn test_key(file: &str) -> PrivateKey {
-    let text = std::fs::read_to_string(vectors_dir().join("keys").join(file)).unwrap();
-    PrivateKey::from_text(&text).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_in_the_sandbox_reaches_the_queue_through_the_receiver() {
     // Arrange: the sandbox (TEST-ONLY "Alipay" key) knows our app (TEST-ONLY app key); the
     // receiver trusts the key the sandbox publishes, and checks our seller id.
-    let app_key = test_key("app_private_pkcs8.pem");
-    let settings = SandboxSettings::new(test_key("alipay_private_pkcs8.pem"))
+    let app_key = private_key("app_private_pkcs8.pem");
+    let settings = SandboxSettings::new(private_key("alipay_private_pkcs8.pem"))
         .with_app(AppRegistration::new(
             APP_ID,
             app_key.public_key(),
             SELLER_ID,
         ))
         .with_notify_timeout(Duration::from_secs(5));
-    let sandbox =
-        alipay_sandbox::Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap())
-            .unwrap()
-            .spawn();
+    let sandbox = test_support::services::spawn_sandbox(settings);
+    let sandbox_api = SandboxApi::of(&sandbox).for_app(APP_ID);
     let app = spawn_ready_app(TestConfig {
         public_key_pem: Some(sandbox.alipay_public_key().to_pem()),
         seller_id: Some(SELLER_ID.into()),
@@ -63,21 +55,7 @@ async fn a_payment_in_the_sandbox_reaches_the_queue_through_the_receiver() {
         "{}",
         cashier.status()
     );
-    let paid = app
-        .client
-        .post(format!(
-            "{}/sandbox/trades/{out_trade_no}/pay?app_id={APP_ID}",
-            sandbox.base_url()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        paid.status().as_u16(),
-        200,
-        "{}",
-        paid.text().await.unwrap()
-    );
+    sandbox_api.pay(&out_trade_no).await.unwrap();
 
     // Assert: the event arrives (the sandbox notifies in the background)...
     let mut message = None;
@@ -104,18 +82,7 @@ async fn a_payment_in_the_sandbox_reaches_the_queue_through_the_receiver() {
     // ...and the sandbox read `success`, so it will not retry.
     let mut acknowledged = false;
     for _ in 0..50 {
-        let trade: Value = app
-            .client
-            .get(format!(
-                "{}/sandbox/trades/{out_trade_no}?app_id={APP_ID}",
-                sandbox.base_url()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let trade = sandbox_api.trade(&out_trade_no).await.unwrap();
         let notification = &trade["notifications"][0];
         if notification["state"] == "acknowledged" {
             let attempt = &notification["attempts"][0];

@@ -323,22 +323,8 @@ async fn refund_events_move_the_order_to_partially_refunded_then_refunded() {
 async fn events_wait_while_the_database_is_down_and_apply_when_it_is_back() {
     let app = spawn_app().await;
     let (number, _) = app.order("u1", &[1], "99.90").await;
-    let mut admin = crate::helpers::admin_connection().await;
     // Take the database away: refuse new connections and end the existing ones.
-    diesel::sql_query(format!(
-        "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",
-        app.database
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    diesel::sql_query(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-        app.database
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    app.stack.database.refuse_connections().await;
 
     app.publish(&paid_event(&number, "99.90", "n-1")).await;
     app.wait_until("the event is held", || async {
@@ -356,13 +342,7 @@ async fn events_wait_while_the_database_is_down_and_apply_when_it_is_back() {
     assert!(!metrics.contains("outcome=\"dead_lettered\""), "{metrics}");
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status().as_u16(), 503);
-    diesel::sql_query(format!(
-        "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
-        app.database
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    app.stack.database.allow_connections().await;
 
     let order = app.wait_for_status(&number, OrderStatus::Paid).await;
     assert_eq!(

@@ -31,7 +31,7 @@ async fn waiting_events(app: &TestApp) -> i64 {
 }
 
 async fn dead_letter_count(app: &TestApp) -> usize {
-    dead_letters::browse(&app.channel, &app.topology)
+    dead_letters::browse(&app.channel, &app.stack.topology)
         .await
         .unwrap()
         .len()
@@ -116,7 +116,7 @@ async fn an_event_that_waits_past_its_patience_is_dead_lettered_then_replayed() 
         dead_letter_count(&app).await == 1
     })
     .await;
-    let letters = dead_letters::browse(&app.channel, &app.topology)
+    let letters = dead_letters::browse(&app.channel, &app.stack.topology)
         .await
         .unwrap();
     assert_eq!(letters[0].reason, "early_event_expired");
@@ -136,7 +136,7 @@ async fn an_event_that_waits_past_its_patience_is_dead_lettered_then_replayed() 
     let replayed = dead_letters::replay(
         &app.channel,
         &app.channel,
-        &app.topology,
+        &app.stack.topology,
         &Selection::Ids(vec![refund.event_id.to_string()]),
     )
     .await
@@ -164,7 +164,7 @@ async fn the_dead_letter_metric_counts_what_the_broker_dead_lettered_too() {
     );
     app.channel
         .basic_publish(
-            app.topology.dlx.as_str().into(),
+            app.stack.topology.dlx.as_str().into(),
             "order.paid".into(),
             lapin::options::BasicPublishOptions::default(),
             b"{}",
@@ -290,16 +290,7 @@ async fn a_lost_notification_is_found_by_the_sync_schedule_not_before_it_is_due(
     );
 
     // The buyer gives up on the cashier: the next step sees the closed trade.
-    let closed = app
-        .client
-        .post(format!(
-            "{}/sandbox/trades/{abandoned}/close",
-            app.sandbox.base_url()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(closed.status().as_u16(), 200);
+    app.stack.sandbox_api.close(&abandoned).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let second = order::sync::sync_once(&app.state, "test").await.unwrap();
     assert_eq!((second.asked, second.closed), (1, 1));

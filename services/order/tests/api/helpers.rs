@@ -1,74 +1,42 @@
-//! Spawns the real order service on port 0 with everything it talks to:
-//! - a PostgreSQL database of its own (`order_test_<uuid>`), dropped when the test ends;
-//! - RabbitMQ names under a `t-<uuid>.` prefix, deleted when the test ends;
-//! - an alipay-sandbox and a payment-gateway pointed at it, both in-process on port 0.
+//! Spawns the real order service on port 0 over a [`Stack`] (test-support): its own database
+//! (`order_test_<uuid>`) and RabbitMQ names (`t-<uuid>.`), both removed when the test ends, and an
+//! alipay-sandbox and a payment-gateway (and, when asked, a notify-receiver) in-process on port 0.
+//! What is here is the order service's own: its settings, its API and its database.
 //!
 //! Clean-up runs in `Drop`, so it happens even when the test panicked.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use alipay::keys::{PrivateKey, PublicKey};
-use alipay_sandbox::{AppRegistration, RunningSandbox};
 use chrono::Utc;
-use common::amqp::{Topology, publish_event};
+use common::amqp::publish_event;
 use common::auth::JwtIssuer;
 use common::config::Env;
 use common::events::PaymentEventV2;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicGetOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
-};
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::options::BasicGetOptions;
+use lapin::{Channel, Connection};
+use order::Settings;
 use order::domain::OrderStatus;
 use order::repository::{self, Order};
 use order::state::SharedState;
-use order::{Application, Settings};
-use payment_gateway::RunningGateway;
+use payment_gateway::RetryPolicy;
 use serde_json::{Value, json};
+use test_support::services::{RunningOrder, browser};
+use test_support::stack::{Stack, StackConfig};
+use test_support::{Patience, broker, eventually, eventually_ok};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const APP_ID: &str = "2021000000000001";
-pub const SELLER_ID: &str = "2088102177846880";
+pub use test_support::env::amqp_url;
+pub use test_support::keys::{APP_ID, SELLER_ID};
+pub use test_support::services::closed_port;
+
 pub const JWT_SECRET: &str = "order-tests-secret-of-at-least-32-bytes";
 
-pub fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
-/// The server that hosts the per-test databases (trust auth on loopback).
-pub fn postgres_base() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors/keys")
-}
-
-/// The merchant's key pair (TEST-ONLY, from the alipay crate's vectors).
-pub fn app_keys() -> &'static (PrivateKey, PublicKey) {
-    static KEYS: OnceLock<(PrivateKey, PublicKey)> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let private = std::fs::read_to_string(vectors_dir().join("app_private_pkcs8.pem")).unwrap();
-        let public = std::fs::read_to_string(vectors_dir().join("app_public.pem")).unwrap();
-        (
-            PrivateKey::from_text(&private).unwrap(),
-            PublicKey::from_text(&public).unwrap(),
-        )
-    })
-}
-
-/// "Alipay's" private key (TEST-ONLY): the sandbox signs with it.
-pub fn alipay_key() -> PrivateKey {
-    let text = std::fs::read_to_string(vectors_dir().join("alipay_private_pkcs8.pem")).unwrap();
-    PrivateKey::from_text(&text).unwrap()
-}
+/// How long a test waits for something the service does in the background.
+const PATIENCE: Patience = Patience::new(Duration::from_secs(15), Duration::from_millis(20));
 
 /// How one test's service is set up.
 #[derive(Debug, Clone)]
@@ -111,20 +79,14 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: SharedState,
-    pub topology: Topology,
-    pub database: String,
-    pub database_url: String,
-    pub sandbox: RunningSandbox,
-    /// Kept so the gateway runs as long as the test.
-    _gateway: RunningGateway,
     pub settings: Settings,
     pub shutdown: CancellationToken,
     pub server: Option<JoinHandle<std::io::Result<()>>>,
-    /// notify-receiver's stop token and task, when it runs.
-    _receiver: Option<(String, CancellationToken, JoinHandle<std::io::Result<()>>)>,
     /// The test's own confirm-mode channel, for publishing events and reading dead letters.
     pub channel: Channel,
     _connection: Connection,
+    /// Sandbox, gateway, receiver, database and names; last, so it goes after the service.
+    pub stack: Stack,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -132,187 +94,65 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(config: TestConfig) -> TestApp {
-    common::telemetry::init();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-
-    // The database.
-    let database = format!("order_test_{id}");
-    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", postgres_base()))
-        .await
-        .expect("PostgreSQL must be running for these tests");
-    diesel::sql_query(format!("CREATE DATABASE \"{database}\""))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let database_url = format!("{}/{database}", postgres_base());
-
-    // Alipay and the gateway.
-    let (app_private, app_public) = app_keys().clone();
-    let sandbox = alipay_sandbox::Application::build(
-        alipay_sandbox::Settings::new(alipay_key())
-            .with_app(AppRegistration::new(APP_ID, app_public, SELLER_ID)),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
+    let stack = Stack::start(
+        "order_test",
+        StackConfig {
+            receiver: config.notify_receiver,
+            gateway_http_timeout: Some(config.gateway_http_timeout),
+            gateway_retry: Some(RetryPolicy {
+                attempts: config.gateway_attempts,
+                backoff: Duration::from_millis(20),
+            }),
+            ..StackConfig::default()
+        },
     )
-    .unwrap()
-    .spawn();
-    // RabbitMQ.
-    let topology = Topology::with_prefix(&format!("t-{id}."));
-    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ must be running for these tests");
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    topology.declare_all(&channel).await.unwrap();
+    .await;
+    let connection = broker::connect().await;
+    let channel = broker::confirm_channel(&connection).await;
+    stack.topology.declare_all(&channel).await.unwrap();
 
-    // notify-receiver, when asked for: it verifies the sandbox's notifications with "Alipay's"
-    // public key and publishes them to this test's exchange.
-    let receiver = if config.notify_receiver {
-        let settings = notify_receiver::Settings::from_env(&Env::from_pairs([
-            ("BIND_ADDR", "127.0.0.1:0".to_owned()),
-            ("AMQP_URL", amqp_url()),
-            ("AMQP_EXCHANGE", topology.exchange.clone()),
-            ("ALIPAY_APP_ID", APP_ID.to_owned()),
-            (
-                "ALIPAY_PUBLIC_KEY_FILE",
-                vectors_dir()
-                    .join("alipay_public.pem")
-                    .display()
-                    .to_string(),
-            ),
-            ("HTTP_WORKERS", "1".to_owned()),
-        ]))
-        .unwrap();
-        let shutdown = CancellationToken::new();
-        let receiver = notify_receiver::Application::build(settings, shutdown.clone())
-            .await
-            .unwrap();
-        let url = format!("http://127.0.0.1:{}/alipay/notify", receiver.port());
-        let task = tokio::spawn(receiver.run_until_stopped());
-        Some((url, shutdown, task))
-    } else {
-        None
-    };
-    let notify_url = receiver.as_ref().map_or_else(
-        || "http://127.0.0.1:9/alipay/notify".to_owned(),
-        |r| r.0.clone(),
-    );
-
-    let gateway = payment_gateway::Application::build(
-        payment_gateway::Settings::new(
-            APP_ID,
-            app_private,
-            sandbox.alipay_public_key().clone(),
-            sandbox.gateway_url(),
-        )
-        .with_notify_url(notify_url)
-        .with_return_url("http://127.0.0.1:9/order/success/")
-        .with_http_timeouts(config.gateway_http_timeout, Duration::from_secs(2))
-        .with_retry(payment_gateway::settings::RetryPolicy {
-            attempts: config.gateway_attempts,
-            backoff: Duration::from_millis(20),
-        }),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        None,
-    )
-    .await
-    .unwrap()
-    .spawn();
-
-    let gateway_url = config.gateway_url.clone().unwrap_or_else(|| gateway.url());
-    let mut env = vec![
-        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
-        ("DATABASE_URL", database_url.clone()),
-        ("DATABASE_POOL_SIZE", "8".to_owned()),
-        ("AMQP_URL", amqp_url()),
-        ("AMQP_PREFIX", format!("t-{id}.")),
+    let mut env = stack.order_env(JWT_SECRET);
+    env.extend([
         ("AMQP_PREFETCH", config.prefetch.to_string()),
-        ("PAYMENT_GATEWAY_URL", gateway_url),
         ("PAYMENT_GATEWAY_TIMEOUT", config.gateway_timeout.clone()),
-        ("JWT_SECRET", JWT_SECRET.to_owned()),
-        ("ALIPAY_APP_ID", APP_ID.to_owned()),
-        // Tests drive the sweeper by hand (`sweep_once`).
-        ("EXPIRY_SWEEP_INTERVAL", "0s".to_owned()),
         (
             "SUCCESS_QUERY_INTERVAL",
             config.success_query_interval.clone(),
         ),
         ("REFUND_SETTLE_AFTER", "0s".to_owned()),
-        ("HTTP_WORKERS", "2".to_owned()),
-        ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
-        // Tests reconcile by hand (`reconcile::run_day`).
-        ("RECONCILE_AT", "off".to_owned()),
         (
             "STOREFRONT",
             if config.storefront { "on" } else { "off" }.to_owned(),
         ),
         // Read often, so tests see the dead-letter metric soon.
         ("DEAD_LETTER_POLL_INTERVAL", "200ms".to_owned()),
-    ];
+    ]);
+    if let Some(gateway_url) = &config.gateway_url {
+        env.push(("PAYMENT_GATEWAY_URL", gateway_url.clone()));
+    }
     env.extend(config.env.iter().cloned());
     let settings = Settings::from_env(&Env::from_pairs(env)).unwrap();
+    let service = RunningOrder::start(settings.clone()).await;
 
-    let shutdown = CancellationToken::new();
-    let application = Application::build(settings.clone(), shutdown.clone())
-        .await
-        .unwrap();
-    let port = application.port();
-    let state = application.state();
-    let server = tokio::spawn(application.run_until_stopped());
-
-    let app = TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        state,
-        topology,
-        database,
-        database_url,
-        sandbox,
-        _gateway: gateway,
+    TestApp {
+        address: service.address,
+        client: browser(),
+        state: service.state,
         settings,
-        shutdown,
-        server: Some(server),
+        shutdown: service.shutdown,
+        server: Some(service.server),
         channel,
-        _receiver: receiver,
         _connection: connection,
-    };
-    app.wait_until("the consumer is attached", || async {
-        app.state.consumer_is_ready()
-    })
-    .await;
-    app
+        stack,
+    }
 }
 
 /// A second instance of the same service (same database, same queue): a replica.
-pub struct Replica {
-    pub state: SharedState,
-    pub shutdown: CancellationToken,
-    pub server: JoinHandle<std::io::Result<()>>,
-}
+pub type Replica = RunningOrder;
 
 impl TestApp {
     pub async fn spawn_replica(&self) -> Replica {
-        let shutdown = CancellationToken::new();
-        let application = Application::build(self.settings.clone(), shutdown.clone())
-            .await
-            .unwrap();
-        let state = application.state();
-        let server = tokio::spawn(application.run_until_stopped());
-        let replica = Replica {
-            state,
-            shutdown,
-            server,
-        };
-        self.wait_until("the replica's consumer is attached", || async {
-            replica.state.consumer_is_ready()
-        })
-        .await;
-        replica
+        RunningOrder::start(self.settings.clone()).await
     }
 
     /// Polls `condition` every 20 ms until it holds, failing the test after 15 s.
@@ -321,14 +161,7 @@ impl TestApp {
         F: Fn() -> Fut,
         Fut: Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while tokio::time::Instant::now() < deadline {
-            if condition().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("timed out waiting until {what}");
+        eventually(what, PATIENCE, condition).await;
     }
 
     pub fn token(&self, user_id: &str, admin: bool) -> String {
@@ -412,53 +245,24 @@ impl TestApp {
 
     /// The buyer pays at the cashier.
     pub async fn buyer_pays(&self, out_trade_no: &str) -> Value {
-        let response = self
-            .client
-            .post(format!(
-                "{}/sandbox/trades/{out_trade_no}/pay",
-                self.sandbox.base_url()
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status().as_u16(),
-            200,
-            "{}",
-            response.text().await.unwrap()
-        );
-        response.json().await.unwrap()
+        self.stack.sandbox_api.pay(out_trade_no).await.unwrap()
     }
 
     /// The trade as the sandbox sees it.
     pub async fn sandbox_trade(&self, out_trade_no: &str) -> Value {
-        self.client
-            .get(format!(
-                "{}/sandbox/trades/{out_trade_no}",
-                self.sandbox.base_url()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.stack.sandbox_api.trade(out_trade_no).await.unwrap()
     }
 
     pub async fn sandbox_faults(&self, faults: Option<Value>) {
-        let url = format!("{}/sandbox/faults", self.sandbox.base_url());
-        let request = match faults {
-            Some(faults) => self.client.put(url).json(&faults),
-            None => self.client.delete(url),
-        };
-        let response = request.send().await.unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
+        match faults {
+            Some(faults) => self.stack.sandbox_api.set_faults(&faults).await,
+            None => self.stack.sandbox_api.clear_faults().await,
+        }
+        .unwrap();
     }
 
     pub async fn conn(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.database_url)
-            .await
-            .unwrap()
+        self.stack.database.connect().await
     }
 
     pub async fn order_row(&self, out_trade_no: &str) -> Order {
@@ -513,16 +317,21 @@ impl TestApp {
 
     /// Publishes an event as notify-receiver would.
     pub async fn publish(&self, event: &PaymentEventV2) {
-        publish_event(&self.channel, &self.topology, event, Some("test-request"))
-            .await
-            .unwrap();
+        publish_event(
+            &self.channel,
+            &self.stack.topology,
+            event,
+            Some("test-request"),
+        )
+        .await
+        .unwrap();
     }
 
     /// Publishes raw bytes to the exchange (for unparseable events).
     pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
         self.channel
             .basic_publish(
-                self.topology.exchange.as_str().into(),
+                self.stack.topology.exchange.as_str().into(),
                 routing_key.into(),
                 lapin::options::BasicPublishOptions::default(),
                 body,
@@ -536,22 +345,17 @@ impl TestApp {
 
     /// The next dead letter, waiting up to 15 s for one.
     pub async fn next_dead_letter(&self) -> Delivery {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while tokio::time::Instant::now() < deadline {
-            if let Some(message) = self
-                .channel
-                .basic_get(
-                    self.topology.dead_queue.as_str().into(),
-                    BasicGetOptions { no_ack: true },
-                )
+        let queue = &self.stack.topology.dead_queue;
+        let patience = Patience::new(Duration::from_secs(15), Duration::from_millis(50));
+        eventually_ok("a dead letter arrives", patience, || async {
+            self.channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
                 .await
                 .unwrap()
-            {
-                return message.delivery;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no dead letter arrived");
+                .map(|message| message.delivery)
+                .ok_or("the dead-letter queue is empty")
+        })
+        .await
     }
 
     pub async fn metrics(&self) -> String {
@@ -597,7 +401,7 @@ pub fn event_from(params: BTreeMap<String, String>) -> PaymentEventV2 {
     use alipay::sign::{self, SignType};
     use notify_receiver::notification::{Decision, Verifier};
 
-    let key = alipay_key();
+    let key = test_support::keys::alipay_key();
     let mut fields: Vec<(&str, &str)> = params
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), "sign" | "sign_type"))
@@ -623,72 +427,8 @@ pub fn event_from(params: BTreeMap<String, String>) -> PaymentEventV2 {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if let Some((_, shutdown, task)) = self._receiver.take() {
-            shutdown.cancel();
-            task.abort();
-        }
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        let topology = self.topology.clone();
-        let database = self.database.clone();
-        // Drop cannot await, and the test's runtime may be shutting down: clean up on a thread
-        // with a runtime of its own.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                delete_topology(&topology).await;
-                if let Ok(mut admin) =
-                    AsyncPgConnection::establish(&format!("{}/postgres", postgres_base())).await
-                {
-                    let _ = diesel::sql_query(format!(
-                        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-                    ))
-                    .execute(&mut admin)
-                    .await;
-                }
-            });
-        });
-        let _ = cleanup.join();
     }
-}
-
-async fn delete_topology(topology: &Topology) {
-    let Ok(connection) = Connection::connect(&amqp_url(), ConnectionProperties::default()).await
-    else {
-        return;
-    };
-    for queue in [&topology.queue, &topology.dead_queue] {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-    }
-    for exchange in [&topology.exchange, &topology.dlx] {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
-    }
-    let _ = connection.close(200, "test cleanup".into()).await;
-}
-
-/// A TCP port nothing listens on.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
-}
-
-/// A connection to the server's `postgres` database, for administrative statements.
-pub async fn admin_connection() -> AsyncPgConnection {
-    AsyncPgConnection::establish(&format!("{}/postgres", postgres_base()))
-        .await
-        .unwrap()
 }

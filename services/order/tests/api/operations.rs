@@ -214,26 +214,14 @@ async fn the_storefront_is_served_only_when_switched_on() {
 #[tokio::test]
 async fn replicas_starting_together_apply_the_migrations_once_without_failing() {
     // Arrange: an empty database of this test's own.
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    let database = format!("order_test_migrate_{}", uuid::Uuid::new_v4().simple());
-    let admin_url = format!("{}/postgres", crate::helpers::postgres_base());
-    let mut admin = AsyncPgConnection::establish(&admin_url).await.unwrap();
-    diesel::sql_query(format!("CREATE DATABASE \"{database}\""))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{database}", crate::helpers::postgres_base());
+    let database = test_support::TestDatabase::create("order_test_migrate").await;
 
     // Act: four "replicas" migrate at the same moment.
-    let attempts = (0..4).map(|_| order::db::run_migrations(&url));
+    let attempts = (0..4).map(|_| order::db::run_migrations(database.url()));
     let results = futures_util::future::join_all(attempts).await;
 
     // Assert
-    let dropped = diesel::sql_query(format!("DROP DATABASE \"{database}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
     for result in results {
         assert!(result.is_ok(), "{result:?}");
     }
-    dropped.unwrap();
 }

@@ -22,7 +22,7 @@ async fn an_order_gets_a_signed_pay_link_and_is_stored_unpaid() {
     assert_eq!(envelope["code"], 1);
     assert_eq!(envelope["msg"], "ok");
     let link = envelope["data"].as_str().unwrap();
-    assert!(link.starts_with(&app.sandbox.gateway_url()), "{link}");
+    assert!(link.starts_with(&app.stack.sandbox.gateway_url()), "{link}");
     assert!(link.contains("sign="), "{link}");
     assert!(link.contains("time_expire"), "{link}");
 
@@ -172,16 +172,8 @@ async fn a_zero_total_is_paid_at_once() {
     let order = app.order_row(number).await;
     assert!(order.pay_time.is_some());
     // No Alipay round trip: the sandbox never heard of it.
-    let trade = app
-        .client
-        .get(format!(
-            "{}/sandbox/trades/{number}",
-            app.sandbox.base_url()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(trade.status().as_u16(), 404);
+    let trade = app.stack.sandbox_api.trade(number).await.unwrap_err();
+    assert_eq!(trade.status, 404);
 }
 
 #[tokio::test]

@@ -50,26 +50,15 @@ async fn paid_order(app: &TestApp, total_course: i64, total: &str) -> String {
 }
 
 async fn backdate(app: &TestApp, number: &str) {
-    let response = app
-        .client
-        .post(format!(
-            "{}/sandbox/trades/{number}/backdate",
-            app.sandbox.base_url()
-        ))
-        .json(&json!({"seconds": DAY}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    app.stack.sandbox_api.backdate(number, DAY).await.unwrap();
 }
 
 async fn replace_bill(app: &TestApp, bytes: Option<Vec<u8>>) {
-    let url = format!("{}/sandbox/bill-file", app.sandbox.base_url());
-    let request = match bytes {
-        Some(bytes) => app.client.put(url).body(bytes),
-        None => app.client.delete(url),
-    };
-    assert!(request.send().await.unwrap().status().is_success());
+    match bytes {
+        Some(bytes) => app.stack.sandbox_api.set_bill_file(bytes).await,
+        None => app.stack.sandbox_api.clear_bill_file().await,
+    }
+    .unwrap();
 }
 
 /// Every order's row, to show that nothing changed.
@@ -503,7 +492,7 @@ async fn the_cli_prints_a_table() {
 
     // The command blocks; the in-process gateway and sandbox must keep serving meanwhile.
     let (database_url, gateway_url) = (
-        app.database_url.clone(),
+        app.stack.database.url().to_owned(),
         app.settings.payment_gateway_url.clone(),
     );
     let output = tokio::task::spawn_blocking(move || {

@@ -100,16 +100,7 @@ async fn a_trade_closed_on_the_cashier_cancels_the_order_at_once() {
     let app = spawn_app().await;
     let (number, link) = app.order("u1", &[1], "99.90").await;
     app.open_cashier(&link).await;
-    let closed = app
-        .client
-        .post(format!(
-            "{}/sandbox/trades/{number}/close",
-            app.sandbox.base_url()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(closed.status().as_u16(), 200);
+    app.stack.sandbox_api.close(&number).await.unwrap();
 
     let response = app
         .get(&format!("/order/success/?out_trade_no={number}"), None)

@@ -3,82 +3,34 @@
 //! followed (download, chain check, cache), and a forged certificate offered through rotation
 //! is refused with DATA_LOSS, every time. TEST-ONLY PKI: the alipay crate's vectors.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-
 use alipay::AesKey;
-use alipay::keys::PrivateKey;
-use alipay_sandbox::AppRegistration;
-use alipay_sandbox::pki::{AlipayCertificate, PkiSettings};
 use payment_gateway::Settings;
-use payment_gateway::settings::CertificateTexts;
 use payment_proto::v1::{GetAlipayCertificateRequest, QueryTradeRequest, TradeStatus};
+use test_support::keys::{
+    CERT_APP_ID, aes_key, alipay_pki, cert_app_registration, certificate_texts, pki_key,
+    vector_text,
+};
 use tonic::Code;
 
 use crate::helpers::*;
 
-const CERT_APP_ID: &str = "2021004100000001";
-const CERT_SELLER_ID: &str = "2088000000000001";
-
-fn vector(relative: &str) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors");
-    std::fs::read_to_string(root.join(relative)).unwrap()
-}
-
-fn pki_key(name: &str) -> PrivateKey {
-    PrivateKey::from_text(&vector(&format!("keys/pki_{name}_private.pem"))).unwrap()
-}
-
-fn aes_key() -> AesKey {
-    AesKey::from_base64(&vector("keys/aes_128_key.b64")).unwrap()
-}
-
-/// Alipay's certificates in rotation order: the current one, then `next`.
-fn pki(next: &[(&str, &str)]) -> PkiSettings {
-    let mut certificates = vec![
-        AlipayCertificate::new(
-            &vector("certs/alipayCertPublicKey_RSA2.crt"),
-            pki_key("alipay"),
-        )
-        .unwrap(),
-    ];
-    for (file, key) in next {
-        certificates.push(AlipayCertificate::new(&vector(file), pki_key(key)).unwrap());
-    }
-    PkiSettings {
-        root_bundle_pem: vector("certs/alipayRootCert.crt"),
-        certificates,
-    }
-}
-
-/// A sandbox with one app in certificate mode (and AES when `aes`).
+/// A sandbox with one app in certificate mode (and AES when `aes`), Alipay's certificates in
+/// rotation order: the current one, then `next`.
 fn cert_sandbox(next: &[(&str, &str)], aes: Option<AesKey>) -> alipay_sandbox::RunningSandbox {
-    let mut app = AppRegistration::new(CERT_APP_ID, pki_key("app").public_key(), CERT_SELLER_ID)
-        .with_certificate(&vector("certs/appCertPublicKey_2021004100000001.crt"))
-        .unwrap();
-    if let Some(key) = aes {
-        app = app.with_encrypt_key(key);
-    }
-    let settings = alipay_sandbox::Settings::new(alipay_key())
-        .with_app(app)
-        .with_pki(pki(next))
-        .with_time_scale(0.0001);
-    alipay_sandbox::Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap())
-        .unwrap()
-        .spawn()
+    test_support::services::spawn_sandbox(
+        alipay_sandbox::Settings::new(alipay_key())
+            .with_app(cert_app_registration(aes))
+            .with_pki(alipay_pki(next))
+            .with_time_scale(0.0001),
+    )
 }
 
 fn cert_settings(gateway_url: &str, aes: Option<AesKey>) -> Settings {
-    let texts = CertificateTexts {
-        app_cert: vector("certs/appCertPublicKey_2021004100000001.crt"),
-        alipay_cert: vector("certs/alipayCertPublicKey_RSA2.crt"),
-        root_cert: vector("certs/alipayRootCert.crt"),
-    };
     // The public key given here is replaced by the certificates.
     let mut settings = settings(gateway_url);
     settings.app_id = CERT_APP_ID.into();
     settings.app_private_key = pki_key("app");
-    let settings = settings.with_certificates(&texts).unwrap();
+    let settings = settings.with_certificates(&certificate_texts()).unwrap();
     match aes {
         Some(key) => settings.with_encrypt_key(key),
         None => settings,
@@ -101,19 +53,11 @@ fn query(out_trade_no: &str) -> QueryTradeRequest {
 
 impl TestApp {
     async fn rotate(&self) -> String {
-        let answer: serde_json::Value = self
-            .http
-            .post(format!(
-                "{}/sandbox/alipay-cert/rotate",
-                self.sandbox.base_url()
-            ))
-            .send()
+        self.sandbox_api
+            .rotate_alipay_cert()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["alipay_cert_sn"].as_str().unwrap().to_owned()
+            .alipay_cert_sn
     }
 }
 
@@ -154,7 +98,7 @@ async fn pay_links_carry_both_sns_and_answers_verify_with_the_named_certificate(
 async fn a_gateway_with_another_aes_key_is_refused_by_alipay_in_plain() {
     // The sandbox holds the vectors' AES-128 key; this gateway encrypts with the AES-256 one.
     let sandbox = cert_sandbox(&[], Some(aes_key()));
-    let other = AesKey::from_base64(&vector("keys/aes_256_key.b64")).unwrap();
+    let other = AesKey::from_base64(&vector_text("keys/aes_256_key.b64")).unwrap();
     let settings = cert_settings(&sandbox.gateway_url(), Some(other));
     let app = spawn_gateway(settings, sandbox, None).await;
 

@@ -14,7 +14,7 @@ use crate::helpers::*;
 const BINARY: &str = env!("CARGO_BIN_EXE_payment-gateway");
 
 fn key_path(file: &str) -> String {
-    vectors().join(file).display().to_string()
+    test_support::keys::vector_path(&format!("keys/{file}"))
 }
 
 /// The binary with only the given environment (plus PATH-free basics).

@@ -1,44 +1,37 @@
-//! Spawns an in-process alipay-sandbox and the real gateway in front of it, both on port 0, and
-//! a typed client. Keys are the alipay crate's TEST-ONLY vectors (instant to load).
+//! Spawns an in-process alipay-sandbox and the real gateway in front of it, both on port 0
+//! (test-support), and a typed client. Keys are the alipay crate's TEST-ONLY vectors.
 //!
 //! [`Proxy`] sits between the gateway and the sandbox when a test needs Alipay's answer changed
 //! (a tampered signature) or held (a call in flight during shutdown).
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alipay::keys::{PrivateKey, PublicKey};
 use alipay_sandbox::{AppRegistration, RunningSandbox};
-use payment_gateway::{Application, RetryPolicy, RunningGateway, Settings};
+use payment_gateway::{RetryPolicy, RunningGateway, Settings};
 use payment_proto::GatewayClient;
 use payment_proto::v1::CreatePagePayRequest;
 use serde_json::Value;
+use test_support::SandboxApi;
+use test_support::keys::{private_key, vector_text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
-pub const APP_ID: &str = "2021000000000001";
-pub const SELLER_ID: &str = "2088102177846880";
+pub use test_support::keys::{APP_ID, SELLER_ID, alipay_key};
+pub use test_support::services::local_listener;
+
 pub const REQUEST_ID: &str = "test-request-1";
 
-pub fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/alipay/tests/vectors/keys")
-}
-
+/// A TEST-ONLY key file of the alipay crate's vectors, as text.
 pub fn key_text(file: &str) -> String {
-    std::fs::read_to_string(vectors().join(file)).unwrap()
+    vector_text(&format!("keys/{file}"))
 }
 
-/// Our app's private key (TEST-ONLY).
+/// Our app's private key (TEST-ONLY), in PKCS#1.
 pub fn app_key() -> PrivateKey {
-    PrivateKey::from_text(&key_text("app_private_pkcs1.pem")).unwrap()
-}
-
-/// The sandbox's ("Alipay's") private key (TEST-ONLY).
-pub fn alipay_key() -> PrivateKey {
-    PrivateKey::from_text(&key_text("alipay_private_pkcs8.pem")).unwrap()
+    private_key("app_private_pkcs1.pem")
 }
 
 pub fn alipay_public_key() -> PublicKey {
@@ -46,21 +39,15 @@ pub fn alipay_public_key() -> PublicKey {
 }
 
 pub fn sandbox() -> RunningSandbox {
-    let settings = alipay_sandbox::Settings::new(alipay_key())
-        .with_app(AppRegistration::new(
-            APP_ID,
-            app_key().public_key(),
-            SELLER_ID,
-        ))
-        .with_time_scale(0.0001);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    alipay_sandbox::Application::build(settings, listener)
-        .unwrap()
-        .spawn()
-}
-
-pub fn local_listener() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").unwrap()
+    test_support::services::spawn_sandbox(
+        alipay_sandbox::Settings::new(alipay_key())
+            .with_app(AppRegistration::new(
+                APP_ID,
+                app_key().public_key(),
+                SELLER_ID,
+            ))
+            .with_time_scale(0.0001),
+    )
 }
 
 /// Settings for the gateway against `gateway_url`, fast retries, short timeouts, in the
@@ -80,8 +67,9 @@ pub fn settings(gateway_url: &str) -> Settings {
 
 pub struct TestApp {
     pub client: GatewayClient,
-    /// A browser and test-API client: never follows redirects.
+    /// A browser: never follows redirects.
     pub http: reqwest::Client,
+    pub sandbox_api: SandboxApi,
     pub metrics_url: String,
     pub gateway: RunningGateway,
     pub sandbox: RunningSandbox,
@@ -116,18 +104,12 @@ pub async fn spawn_gateway(
     sandbox: RunningSandbox,
     proxy: Option<Proxy>,
 ) -> TestApp {
-    let application = Application::build(settings, local_listener(), Some(local_listener()))
-        .await
-        .unwrap();
-    let metrics_url = format!("http://127.0.0.1:{}", application.metrics_port().unwrap());
-    let gateway = application.spawn();
+    let (gateway, metrics_url) = test_support::services::spawn_gateway_with_metrics(settings).await;
     let client = GatewayClient::connect(&gateway.url(), Duration::from_secs(10)).unwrap();
     TestApp {
         client,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        http: test_support::services::browser(),
+        sandbox_api: SandboxApi::of(&sandbox),
         metrics_url,
         gateway,
         sandbox,
@@ -173,69 +155,26 @@ impl TestApp {
     /// A trade the buyer paid.
     pub async fn paid_trade(&self, amount: &str) -> String {
         let out_trade_no = self.opened_trade(amount).await;
-        let paid = self
-            .http
-            .post(format!(
-                "{}/sandbox/trades/{out_trade_no}/pay",
-                self.sandbox.base_url()
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            paid.status().as_u16(),
-            200,
-            "{}",
-            paid.text().await.unwrap()
-        );
+        self.sandbox_api.pay(&out_trade_no).await.unwrap();
         out_trade_no
     }
 
-    /// The sandbox's view of a trade (`GET /sandbox/trades/{no}`).
+    /// The sandbox's view of a trade.
     pub async fn sandbox_trade(&self, out_trade_no: &str) -> Value {
-        self.http
-            .get(format!(
-                "{}/sandbox/trades/{out_trade_no}",
-                self.sandbox.base_url()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.sandbox_api.trade(out_trade_no).await.unwrap()
     }
 
-    /// `PUT /sandbox/faults`.
     pub async fn set_faults(&self, faults: Value) {
-        let response = self
-            .http
-            .put(format!("{}/sandbox/faults", self.sandbox.base_url()))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
+        self.sandbox_api.set_faults(&faults).await.unwrap();
     }
 
-    /// `GET /sandbox/faults` (counts as left).
+    /// The faults in force, counts as left.
     pub async fn faults(&self) -> Value {
-        self.http
-            .get(format!("{}/sandbox/faults", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.sandbox_api.faults().await.unwrap()
     }
 
     pub async fn clear_faults(&self) {
-        self.http
-            .delete(format!("{}/sandbox/faults", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap();
+        self.sandbox_api.clear_faults().await.unwrap();
     }
 
     pub async fn ops(&self, path: &str) -> reqwest::Response {

@@ -77,13 +77,8 @@ async fn a_trade_is_queried_unpaid_then_paid() {
     assert_eq!(unpaid.total_amount, "88.88");
     assert_eq!(unpaid.buyer_user_id, None);
 
-    app.http
-        .post(format!(
-            "{}/sandbox/trades/{out_trade_no}/pay",
-            app.sandbox.base_url()
-        ))
-        .json(&serde_json::json!({"buyer_id": "2088102177846875"}))
-        .send()
+    app.sandbox_api
+        .pay_as(&out_trade_no, "2088102177846875")
         .await
         .unwrap();
     let paid = app
