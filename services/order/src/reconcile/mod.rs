@@ -20,7 +20,7 @@ pub mod store;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
-use common::config::{ConfigError, Env, format_duration};
+use common::config::format_duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -82,65 +82,79 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a size such as 64MiB, 512KiB or 1048576"))
 }
 
-impl ReconcileSettings {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let defaults = Self::default();
-        let at = match env.text("RECONCILE_AT")? {
-            None => defaults.at,
-            Some(text) if text.trim().eq_ignore_ascii_case("off") => None,
-            Some(text) => Some(
-                NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
-                    ConfigError::new(
-                        "RECONCILE_AT",
-                        format!("{text:?} is not a Beijing time of day such as 10:00, or off"),
-                    )
-                })?,
-            ),
-        };
-        let bytes = |name: &str, default: u64| -> Result<u64, ConfigError> {
-            env.optional_with(name, parse_bytes)
-                .map(|value| value.unwrap_or(default))
-        };
-        let limits = Limits {
-            max_zip_bytes: bytes("BILL_MAX_ZIP_BYTES", defaults.limits.max_zip_bytes)?,
-            max_csv_bytes: bytes("BILL_MAX_CSV_BYTES", defaults.limits.max_csv_bytes)?,
-            ..defaults.limits
-        };
-        let download_timeout =
-            env.duration_or("BILL_DOWNLOAD_TIMEOUT", defaults.download_timeout)?;
-        if download_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "BILL_DOWNLOAD_TIMEOUT",
-                "must be longer than 0s",
-            ));
-        }
-        let download_attempts = env.or("BILL_DOWNLOAD_ATTEMPTS", defaults.download_attempts)?;
-        if !(1..=10).contains(&download_attempts) {
-            return Err(ConfigError::new(
-                "BILL_DOWNLOAD_ATTEMPTS",
-                "must be between 1 and 10",
-            ));
-        }
-        let seller_id = env.text("ALIPAY_SELLER_ID")?.map(|s| s.trim().to_owned());
-        if let Some(seller_id) = &seller_id
-            && !(seller_id.len() == 16
-                && seller_id.starts_with("2088")
-                && seller_id.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(ConfigError::new(
-                "ALIPAY_SELLER_ID",
-                "must be 2088 followed by 12 digits (the PID)",
-            ));
-        }
-        Ok(Self {
-            at,
-            limits,
-            download_timeout,
-            download_attempts,
-            seller_id,
-        })
-    }
+/// The reconciliation's variables, as clap parses them; flattened into the service's settings.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Reconciliation")]
+pub struct ReconcileArgs {
+    /// Beijing time of day of the daily reconciliation of yesterday's bill (HH:MM), or off;
+    /// replicas run it once
+    #[arg(long, env = "RECONCILE_AT", value_name = "HH:MM", default_value = "10:00",
+          value_parser = parse_reconcile_at)]
+    pub reconcile_at: DailyAt,
+    /// Bound on downloading one bill
+    #[arg(long, env = "BILL_DOWNLOAD_TIMEOUT", value_name = "DURATION", default_value = "60s",
+          value_parser = common::config::positive_duration)]
+    pub bill_download_timeout: Duration,
+    /// Attempts at a bill download, each with a fresh link (1-10)
+    #[arg(long, env = "BILL_DOWNLOAD_ATTEMPTS", value_name = "N", default_value = "3",
+          value_parser = common::config::number_in(1u32..=10))]
+    pub bill_download_attempts: u32,
+    /// Largest bill zip accepted (e.g. 64MiB)
+    #[arg(long, env = "BILL_MAX_ZIP_BYTES", value_name = "SIZE", default_value = "64MiB",
+          value_parser = parse_bytes)]
+    pub bill_max_zip_bytes: u64,
+    /// Largest CSV in it once decompressed (zip bombs)
+    #[arg(long, env = "BILL_MAX_CSV_BYTES", value_name = "SIZE", default_value = "512MiB",
+          value_parser = parse_bytes)]
+    pub bill_max_csv_bytes: u64,
+    /// Our PID (2088...): a bill of any other account is refused [default: not checked]
+    #[arg(long, env = "ALIPAY_SELLER_ID", value_name = "PID", value_parser = parse_seller_id)]
+    pub alipay_seller_id: Option<String>,
+}
 
+/// `RECONCILE_AT`: a Beijing time of day, or `None` for no schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyAt(pub Option<NaiveTime>);
+
+fn parse_reconcile_at(text: &str) -> Result<DailyAt, &'static str> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(DailyAt(None));
+    }
+    NaiveTime::parse_from_str(text, "%H:%M")
+        .map(|at| DailyAt(Some(at)))
+        .map_err(|_| "is not a Beijing time of day such as 10:00, or off")
+}
+
+fn parse_seller_id(text: &str) -> Result<String, &'static str> {
+    let seller_id = text.trim();
+    if seller_id.len() == 16
+        && seller_id.starts_with("2088")
+        && seller_id.bytes().all(|b| b.is_ascii_digit())
+    {
+        Ok(seller_id.to_owned())
+    } else {
+        Err("must be 2088 followed by 12 digits (the PID)")
+    }
+}
+
+impl ReconcileArgs {
+    pub fn resolve(self) -> ReconcileSettings {
+        ReconcileSettings {
+            at: self.reconcile_at.0,
+            limits: Limits {
+                max_zip_bytes: self.bill_max_zip_bytes,
+                max_csv_bytes: self.bill_max_csv_bytes,
+                ..Limits::default()
+            },
+            download_timeout: self.bill_download_timeout,
+            download_attempts: self.bill_download_attempts,
+            seller_id: self.alipay_seller_id,
+        }
+    }
+}
+
+impl ReconcileSettings {
     /// For the start-up log line.
     pub fn summary(&self) -> String {
         format!(
@@ -497,19 +511,24 @@ pub fn render_table(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::config::ConfigError;
+
+    fn from_pairs(pairs: &[(&str, &str)]) -> Result<ReconcileSettings, ConfigError> {
+        common::config::parse_from_pairs(pairs.iter().copied()).map(ReconcileArgs::resolve)
+    }
 
     #[test]
     fn settings_defaults_and_errors() {
-        let settings = ReconcileSettings::from_env(&Env::from_pairs([("X", "y")])).unwrap();
+        let settings = from_pairs(&[("X", "y")]).unwrap();
         assert_eq!(settings, ReconcileSettings::default());
-        let settings = ReconcileSettings::from_env(&Env::from_pairs([
+        let settings = from_pairs(&[
             ("RECONCILE_AT", "off"),
             ("BILL_MAX_ZIP_BYTES", "8MiB"),
             ("BILL_MAX_CSV_BYTES", "1024"),
             ("BILL_DOWNLOAD_TIMEOUT", "5s"),
             ("BILL_DOWNLOAD_ATTEMPTS", "2"),
             ("ALIPAY_SELLER_ID", "2088102177846880"),
-        ]))
+        ])
         .unwrap();
         assert_eq!(settings.at, None);
         assert_eq!(settings.limits.max_zip_bytes, 8 << 20);
@@ -523,7 +542,7 @@ mod tests {
             ("BILL_DOWNLOAD_ATTEMPTS", "0"),
             ("ALIPAY_SELLER_ID", "12345"),
         ] {
-            let error = ReconcileSettings::from_env(&Env::from_pairs([(name, value)])).unwrap_err();
+            let error = from_pairs(&[(name, value)]).unwrap_err();
             assert_eq!(error.variable, name, "{value}");
         }
     }
