@@ -146,7 +146,10 @@ pub fn reference_help(command: Command) -> String {
     command.render_long_help().to_string()
 }
 
-fn from_matches<A: FromArgMatches>(matches: &ArgMatches, command: &Command) -> Result<A, ConfigError> {
+fn from_matches<A: FromArgMatches>(
+    matches: &ArgMatches,
+    command: &Command,
+) -> Result<A, ConfigError> {
     A::from_arg_matches(matches).map_err(|error| config_error(command, &error))
 }
 
@@ -283,6 +286,11 @@ pub fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(text))
 }
 
+/// A value read by its `FromStr`, trimmed first.
+pub fn trimmed_parse<T: FromStr>(text: &str) -> Result<T, T::Err> {
+    text.trim().parse()
+}
+
 /// A text without surrounding blanks (a stray space in a `.env` is not part of a name).
 pub fn trimmed(text: &str) -> Result<String, std::convert::Infallible> {
     Ok(text.trim().to_owned())
@@ -416,8 +424,12 @@ mod tests {
 
     #[test]
     fn defaults_apply_only_when_unset_or_empty() {
-        let parsed = sample(&[("ORDER_TTL", "15m"), ("BIND_ADDR", ""), ("SANDBOX_TEST_API", "OFF")])
-            .unwrap();
+        let parsed = sample(&[
+            ("ORDER_TTL", "15m"),
+            ("BIND_ADDR", ""),
+            ("SANDBOX_TEST_API", "OFF"),
+        ])
+        .unwrap();
         assert_eq!(parsed.order_ttl, Duration::from_secs(900));
         assert_eq!(parsed.bind_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(parsed.amqp_prefetch, 32);
@@ -442,7 +454,10 @@ mod tests {
             let error = sample(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}: {error}");
             assert!(error.to_string().contains(variable), "{error}");
-            assert!(error.problem.contains(value), "the value is quoted: {error}");
+            assert!(
+                error.problem.contains(value),
+                "the value is quoted: {error}"
+            );
         }
         let range = sample(&[("AMQP_PREFETCH", "1001")]).unwrap_err();
         assert!(range.problem.contains("between 1 and 1000"), "{range}");
@@ -454,8 +469,11 @@ mod tests {
 
     #[test]
     fn identifiers_and_numbers_are_trimmed() {
-        let parsed = sample(&[("ALIPAY_APP_ID", " 2021000000000001 "), ("AMQP_PREFETCH", " 5 ")])
-            .unwrap();
+        let parsed = sample(&[
+            ("ALIPAY_APP_ID", " 2021000000000001 "),
+            ("AMQP_PREFETCH", " 5 "),
+        ])
+        .unwrap();
         assert_eq!(parsed.app_id.as_deref(), Some("2021000000000001"));
         assert_eq!(parsed.amqp_prefetch, 5);
     }
@@ -476,7 +494,8 @@ mod tests {
 
     #[test]
     fn the_last_pair_wins_and_unknown_names_are_ignored() {
-        let parsed = sample(&[("ORDER_TTL", "1h"), ("NOT_OURS", "x"), ("ORDER_TTL", "2h")]).unwrap();
+        let parsed =
+            sample(&[("ORDER_TTL", "1h"), ("NOT_OURS", "x"), ("ORDER_TTL", "2h")]).unwrap();
         assert_eq!(parsed.order_ttl, Duration::from_secs(7200));
     }
 
@@ -512,7 +531,10 @@ mod tests {
             return;
         }
         let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "config::tests::an_empty_process_variable_counts_as_unset"])
+            .args([
+                "--exact",
+                "config::tests::an_empty_process_variable_counts_as_unset",
+            ])
             .env(EMPTY_CHILD, "1")
             .env("ORDER_TTL", "")
             .env("BIND_ADDR", "")
@@ -520,8 +542,15 @@ mod tests {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-        assert!(stdout.contains("1 passed"), "the child ran the test: {stdout}");
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran the test: {stdout}"
+        );
     }
 
     #[test]
@@ -537,7 +566,10 @@ mod tests {
         for bad in ["", "30", "m", "-1s", "thirty minutes"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
-        assert_eq!(positive_duration("0s"), Err("must be longer than 0s".to_owned()));
+        assert_eq!(
+            positive_duration("0s"),
+            Err("must be longer than 0s".to_owned())
+        );
     }
 
     #[test]
@@ -590,7 +622,11 @@ mod tests {
         assert_eq!(error.variable, "ALIPAY_PUBLIC_KEY_FILE");
         assert!(error.problem.contains("/nonexistent/key.pem"), "{error}");
 
-        assert!(text_or_file("ALIPAY_PUBLIC_KEY", None, None).unwrap().is_none());
+        assert!(
+            text_or_file("ALIPAY_PUBLIC_KEY", None, None)
+                .unwrap()
+                .is_none()
+        );
 
         std::fs::remove_dir_all(&dir).unwrap();
     }

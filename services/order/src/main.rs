@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use common::config::ConfigError;
+use order::Application;
 use order::cli::{Cli, Command, DeadLetterAction};
 use order::settings::{AmqpArgs, JwtArgs, SettingsArgs};
-use order::Application;
 use tracing::{error, info};
 
 /// Each request allocates many small strings (JSON, SQL binds, gRPC messages); mimalloc keeps

@@ -270,7 +270,9 @@ impl SettingsArgs {
         let app_id = self
             .alipay_app_id
             .ok_or_else(|| ConfigError::new("ALIPAY_APP_ID", "is required but not set"))?;
-        if self.storefront && let JwtKey::PublicKey(_) = jwt {
+        if self.storefront
+            && let JwtKey::PublicKey(_) = jwt
+        {
             return Err(ConfigError::new(
                 "STOREFRONT",
                 "needs JWT_SECRET: its dev login mints HS256 tokens",
