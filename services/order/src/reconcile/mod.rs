@@ -39,6 +39,8 @@ pub const DEFAULT_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_DOWNLOAD_ATTEMPTS: u32 = 3;
 /// How long a claimed run may take before another replica may take it over.
 const LEASE: chrono::Duration = chrono::Duration::minutes(30);
+/// The longest wait between two attempts at downloading a bill.
+const MAX_DOWNLOAD_RETRY_DELAY: Duration = Duration::from_secs(32);
 /// After a failed scheduled run (e.g. the bill is not ready yet), try again this much later.
 const RETRY_AFTER: Duration = Duration::from_secs(30 * 60);
 
@@ -286,6 +288,7 @@ async fn fetch_bill(
         .build()
         .map_err(|e| BillError::Download(e.to_string()))?;
     let date_text = date.format("%Y-%m-%d").to_string();
+    let mut delays = download_retry_delays();
     let mut attempt = 0;
     let file = loop {
         attempt += 1;
@@ -303,7 +306,7 @@ async fn fetch_bill(
             }
             Err(error @ GatewayError::Unavailable(_)) if !last => {
                 warn!(attempt, %error, "bill URL: gateway unavailable; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(delays.next().unwrap_or(MAX_DOWNLOAD_RETRY_DELAY)).await;
                 continue;
             }
             Err(error) => return Err(BillError::Url(error.to_string())),
@@ -312,7 +315,7 @@ async fn fetch_bill(
             Ok(file) => break file,
             Err(BillError::Download(problem)) if !last => {
                 warn!(attempt, %problem, "bill download failed; retrying with a fresh link");
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(delays.next().unwrap_or(MAX_DOWNLOAD_RETRY_DELAY)).await;
             }
             Err(error) => return Err(error),
         }
@@ -329,8 +332,16 @@ async fn fetch_bill(
     .map_err(|e| BillError::Io(e.to_string()))?
 }
 
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500 * 2u64.pow(attempt.min(6)))
+/// The waits between attempts at a bill: 1s, 2s, 4s … up to [`MAX_DOWNLOAD_RETRY_DELAY`]
+/// (backon's exponential schedule; the attempts themselves are bounded by the caller).
+fn download_retry_delays() -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::new()
+        .with_min_delay(Duration::from_secs(1))
+        .with_factor(2.0)
+        .with_max_delay(MAX_DOWNLOAD_RETRY_DELAY)
+        .without_max_times()
+        .build()
 }
 
 async fn compare_and_heal(
@@ -545,6 +556,15 @@ mod tests {
             let error = from_pairs(&[(name, value)]).unwrap_err();
             assert_eq!(error.variable, name, "{value}");
         }
+    }
+
+    #[test]
+    fn download_retries_wait_longer_each_time_up_to_a_bound() {
+        let seconds: Vec<u64> = download_retry_delays()
+            .take(8)
+            .map(|delay| delay.as_millis().div_ceil(1000) as u64)
+            .collect();
+        assert_eq!(seconds, [1, 2, 4, 8, 16, 32, 32, 32]);
     }
 
     #[test]
