@@ -305,9 +305,16 @@ pub fn identifier(text: &str) -> Result<String, &'static str> {
     Ok(text.to_owned())
 }
 
-/// A duration longer than zero, written as [`parse_duration`] reads it.
+/// A duration as humantime reads it, with an example in the error: humantime's own message
+/// ("expected number at 0") does not say what a duration looks like.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+        .map_err(|error| format!("{error}; expected a duration such as 500ms, 15s, 30m or 1h"))
+}
+
+/// A duration longer than zero (see [`duration`]).
 pub fn positive_duration(text: &str) -> Result<Duration, String> {
-    let duration = parse_duration(text).map_err(|error| error.to_string())?;
+    let duration = duration(text)?;
     if duration.is_zero() {
         return Err("must be longer than 0s".to_owned());
     }
@@ -392,7 +399,7 @@ mod tests {
     /// A few variables of each kind, as a service declares them.
     #[derive(Debug, clap::Args)]
     struct Sample {
-        #[arg(long, env = "ORDER_TTL", default_value = "30m", value_parser = parse_duration)]
+        #[arg(long, env = "ORDER_TTL", default_value = "30m", value_parser = duration)]
         order_ttl: Duration,
         #[arg(long, env = "BIND_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_socket_addr)]
         bind_addr: SocketAddr,
@@ -459,6 +466,8 @@ mod tests {
                 "the value is quoted: {error}"
             );
         }
+        let unit = sample(&[("ORDER_TTL", "30")]).unwrap_err();
+        assert!(unit.problem.contains("such as 500ms"), "{unit}");
         let range = sample(&[("AMQP_PREFETCH", "1001")]).unwrap_err();
         assert!(range.problem.contains("between 1 and 1000"), "{range}");
         let zero = sample(&[("HTTP_WORKERS", "0")]).unwrap_err();

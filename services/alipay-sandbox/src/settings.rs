@@ -18,7 +18,7 @@ use alipay::cert::{CertError, CertificateFile};
 use alipay::keys::{PrivateKey, PublicKey};
 use alipay::time::{Clock, SystemClock};
 use clap::ArgAction;
-use common::config::{self, ConfigError, Env, ExposeSecret, SecretString, parse_duration};
+use common::config::{self, ConfigError, Env, ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::pki::{AlipayCertificate, PkiSettings};
@@ -52,7 +52,7 @@ pub struct SettingsArgs {
     /// How far a request's timestamp may be from the sandbox's clock before
     /// isv.invalid-timestamp
     #[arg(long, help_heading = "Server", env = "SANDBOX_TIMESTAMP_TOLERANCE",
-          value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+          value_name = "DURATION", default_value = "30m", value_parser = config::duration)]
     pub sandbox_timestamp_tolerance: Duration,
 
     /// App id of the registered merchant app

@@ -16,9 +16,7 @@ use alipay::sign::SignType;
 use alipay::time::{Clock, SystemClock};
 use alipay::{AesKey, AlipayVerifier};
 use common::amqp::Topology;
-use common::config::{
-    self, ConfigError, Env, ExposeSecret, SecretString, format_duration, parse_duration,
-};
+use common::config::{self, ConfigError, Env, ExposeSecret, SecretString, format_duration};
 use lapin::uri::{AMQPScheme, AMQPUri};
 
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -43,7 +41,7 @@ pub struct SettingsArgs {
     pub http_workers: Option<usize>,
     /// On SIGTERM, how long in-flight requests may take
     #[arg(long, help_heading = "Server", env = "SHUTDOWN_TIMEOUT", value_name = "DURATION",
-          default_value = "30s", value_parser = parse_duration)]
+          default_value = "30s", value_parser = config::duration)]
     pub shutdown_timeout: Duration,
 
     /// RabbitMQ URL, amqp:// (add ?heartbeat=10 to notice a dead peer sooner)
@@ -148,7 +146,7 @@ pub struct SettingsArgs {
     pub payment_gateway_url: String,
     /// Bound on that call
     #[arg(long, help_heading = "Certificate mode (公钥证书)", env = "PAYMENT_GATEWAY_TIMEOUT",
-          value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+          value_name = "DURATION", default_value = "5s", value_parser = config::duration)]
     pub payment_gateway_timeout: Duration,
 }
 

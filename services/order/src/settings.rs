@@ -13,9 +13,7 @@ use std::time::Duration;
 use clap::ArgAction;
 use common::amqp::Topology;
 use common::auth::{JwtIssuer, JwtVerifier};
-use common::config::{
-    self, ConfigError, Env, ExposeSecret, SecretString, format_duration, parse_duration,
-};
+use common::config::{self, ConfigError, Env, ExposeSecret, SecretString, format_duration};
 use lapin::uri::{AMQPScheme, AMQPUri};
 
 use crate::reconcile::{ReconcileArgs, ReconcileSettings};
@@ -37,7 +35,7 @@ pub struct SettingsArgs {
     pub http_workers: Option<usize>,
     /// On SIGTERM, how long in-flight requests may take
     #[arg(long, help_heading = "Server", env = "SHUTDOWN_TIMEOUT", value_name = "DURATION", default_value = "30s",
-          value_parser = parse_duration)]
+          value_parser = config::duration)]
     pub shutdown_timeout: Duration,
     /// Our app id; events for any other app are dead-lettered [required]
     #[arg(long, help_heading = "Server", env = "ALIPAY_APP_ID", value_name = "APPID", value_parser = config::identifier)]
@@ -74,7 +72,7 @@ pub struct SettingsArgs {
     /// How long an event that came before its payment waits, then it is dead-lettered
     /// (early_event_expired); as long as Alipay itself retries a notification
     #[arg(long, help_heading = "RabbitMQ", env = "EARLY_EVENT_PATIENCE", value_name = "DURATION", default_value = "25h",
-          value_parser = parse_duration)]
+          value_parser = config::duration)]
     pub early_event_patience: Duration,
 
     /// The payment-gateway's gRPC URL
@@ -99,7 +97,7 @@ pub struct SettingsArgs {
     pub order_ttl: Duration,
     /// How often expired orders are closed; 0s turns the sweeper off
     #[arg(long, help_heading = "Orders", env = "EXPIRY_SWEEP_INTERVAL", value_name = "DURATION", default_value = "30s",
-          value_parser = parse_duration)]
+          value_parser = config::duration)]
     pub expiry_sweep_interval: Duration,
     /// When the sweeper asks Alipay (QueryTrade) about an unpaid order, after its creation; the
     /// last step repeats until expiry; off: only at expiry
@@ -108,11 +106,11 @@ pub struct SettingsArgs {
     pub sync_schedule: SyncSchedule,
     /// The return page asks Alipay about one order at most this often
     #[arg(long, help_heading = "Orders", env = "SUCCESS_QUERY_INTERVAL", value_name = "DURATION", default_value = "5s",
-          value_parser = parse_duration)]
+          value_parser = config::duration)]
     pub success_query_interval: Duration,
     /// Pending refunds older than this are settled by the sweeper (QueryRefund)
     #[arg(long, help_heading = "Orders", env = "REFUND_SETTLE_AFTER", value_name = "DURATION", default_value = "1m",
-          value_parser = parse_duration)]
+          value_parser = config::duration)]
     pub refund_settle_after: Duration,
 
     #[command(flatten)]
@@ -373,7 +371,7 @@ fn amqp_prefix(prefix: &str) -> Result<String, &'static str> {
 
 /// Alipay's time_expire has one-minute precision in places and a 15-day ceiling.
 fn order_ttl(text: &str) -> Result<Duration, String> {
-    let ttl = parse_duration(text).map_err(|e| e.to_string())?;
+    let ttl = config::duration(text)?;
     if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(15 * 86_400) {
         return Err("must be between 1m and 15d".to_owned());
     }
@@ -389,7 +387,7 @@ fn parse_sync_schedule(text: &str) -> Result<SyncSchedule, String> {
     }
     let mut steps = Vec::new();
     for part in text.split(',') {
-        let step = parse_duration(part.trim()).map_err(|e| format!("{:?}: {e}", part.trim()))?;
+        let step = config::duration(part.trim()).map_err(|e| format!("{:?}: {e}", part.trim()))?;
         if step.is_zero() || steps.last().is_some_and(|last| step <= *last) {
             return Err(
                 "must be growing delays after creation, such as 1m,3m,10m (or off)".to_owned(),

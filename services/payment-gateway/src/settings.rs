@@ -17,9 +17,7 @@ use alipay::sign::SignType;
 use alipay::time::{Clock, SystemClock};
 use alipay::{AesKey, AlipayConfig, AlipayVerifier, KeyError};
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-use common::config::{
-    self, ConfigError, Env, ExposeSecret, SecretString, format_duration, parse_duration,
-};
+use common::config::{self, ConfigError, Env, ExposeSecret, SecretString, format_duration};
 
 use crate::server_api::ApiVersion;
 
@@ -180,7 +178,7 @@ pub struct SettingsArgs {
     pub metrics_addr: MetricsAddr,
     /// On SIGTERM, how long in-flight calls may take to finish
     #[arg(long, help_heading = "Server", env = "SHUTDOWN_TIMEOUT", value_name = "DURATION",
-          default_value = "30s", value_parser = parse_duration)]
+          default_value = "30s", value_parser = config::duration)]
     pub shutdown_timeout: Duration,
     /// Threads that sign pay links, fed in arrival order (1-256) [default: the number of CPUs]
     #[arg(long, help_heading = "Server", env = "SIGNING_THREADS", value_name = "N",
@@ -731,7 +729,7 @@ fn pay_url(text: &str) -> Result<String, &'static str> {
 }
 
 fn pay_expiry(text: &str) -> Result<Duration, String> {
-    let expiry = parse_duration(text).map_err(|error| error.to_string())?;
+    let expiry = config::duration(text)?;
     if expiry < Duration::from_secs(60) {
         return Err("must be at least 1m (Alipay's smallest timeout)".to_owned());
     }
@@ -743,7 +741,7 @@ fn retry_attempts(text: &str) -> Result<u32, String> {
 }
 
 fn retry_backoff(text: &str) -> Result<Duration, String> {
-    let backoff = parse_duration(text).map_err(|error| error.to_string())?;
+    let backoff = config::duration(text)?;
     if backoff > MAX_RETRY_BACKOFF {
         return Err("must be at most 2s (retries must fit in the caller's deadline)".to_owned());
     }
