@@ -4,6 +4,7 @@
 //! tests, which start one in-process on port 0 (see the README's "Library API").
 //!
 //! Modules:
+//! - [`cli`]: the command line, whose generated `--help` lists every variable;
 //! - [`settings`]: configuration from the environment or built in code;
 //! - [`startup`]: [`Application`] (build, run, spawn) and [`RunningSandbox`];
 //! - `gateway`: `/gateway.do` — request authentication, the server APIs, page/wap pay;
@@ -18,6 +19,7 @@
 
 mod actions;
 mod bill;
+pub mod cli;
 mod error;
 pub mod faults;
 mod gateway;

@@ -1,24 +1,16 @@
 //! The alipay-sandbox binary: telemetry, settings, build, run until SIGTERM/Ctrl-C.
 
-use alipay_sandbox::settings::HELP;
-use alipay_sandbox::{Application, Settings};
-use clap::Parser;
-
-/// alipay-sandbox: an offline Alipay (gateway.do, the cashier, signed notifications, server
-/// APIs and a test API) for local runs and tests. Never put it in front of real money.
-///
-/// It takes no arguments: it is configured by the environment variables listed below.
-#[derive(Debug, Parser)]
-#[command(name = "alipay-sandbox", version, after_help = HELP)]
-struct Cli {}
+use alipay_sandbox::Application;
+use alipay_sandbox::cli::Cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // --help, --version, and a clear refusal (exit 2) of anything else, before anything starts
     // or any key is written.
-    let Cli {} = Cli::parse();
+    let cli = common::config::parse_command_line::<Cli>();
     common::telemetry::init();
-    let application = Settings::from_env()
+    let application = cli
+        .and_then(|cli| cli.settings.resolve())
         .map_err(alipay_sandbox::StartupError::from)
         .and_then(Application::bind);
     let application = match application {

@@ -1,7 +1,9 @@
 //! Typed configuration: from the environment for the binary, programmatic for tests.
 //!
-//! Every environment variable the sandbox reads is listed in [`HELP`] (printed by `--help`) and
-//! in the README's table; each error names the variable that is wrong.
+//! [`SettingsArgs`] declares every variable the sandbox reads for clap (name, default, parser,
+//! help), so `alipay-sandbox --help` is generated from it; [`SettingsArgs::resolve`] checks what
+//! spans several variables and loads (or generates) the keys. Each error names the variable
+//! that is wrong.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -15,49 +17,151 @@ use alipay::AesKey;
 use alipay::cert::{CertError, CertificateFile};
 use alipay::keys::{PrivateKey, PublicKey};
 use alipay::time::{Clock, SystemClock};
-use common::config::{ConfigError, Env, ExposeSecret};
+use clap::ArgAction;
+use common::config::{self, ConfigError, Env, ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::pki::{AlipayCertificate, PkiSettings};
 
-/// What `alipay-sandbox --help` prints after clap's usage: every variable it reads.
-pub const HELP: &str = "\
-Environment variables (a variable set to the empty string counts as unset):
-  BIND_ADDR                       host:port to listen on                  [default: 0.0.0.0:8090]
-  SANDBOX_PUBLIC_URL              base URL the sandbox hands out (bill download links, test API
-                                  redirects), e.g. http://alipay-sandbox:8090
-                                                                          [default: http://127.0.0.1:<port>]
-  SANDBOX_APP_ID                  app id of the registered merchant app
-  SANDBOX_APP_PUBLIC_KEY          that app's public key (PEM or bare base64), which verifies its requests
-  SANDBOX_APP_PUBLIC_KEY_FILE     ... or a file holding it
-  SANDBOX_SELLER_ID               that app's seller id (PID, 2088 + 12 digits) [default: derived from the app id]
-  SANDBOX_APPS_FILE               JSON list of more apps: [{\"app_id\",\"app_public_key\" or
-                                  \"app_public_key_file\",\"seller_id\" (optional),
-                                  \"app_cert_file\" and \"encrypt_key\" (optional)}]
-  SANDBOX_ALIPAY_PRIVATE_KEY      the sandbox's own (\"Alipay's\") private key, any PEM or base64 form
-  SANDBOX_ALIPAY_PRIVATE_KEY_FILE ... or a file holding it; when neither is set the key is read from
-                                  SANDBOX_DATA_DIR/alipay_private_key.pem, or generated there at first
-                                  start, with the public key written beside it as alipay_public_key.pem
-  SANDBOX_DATA_DIR                where the generated key pair lives      [default: sandbox-data]
-  SANDBOX_APP_CERT                certificate mode for that app: its app certificate (PEM), whose
-  SANDBOX_APP_CERT_FILE             key and SN its requests must use (needs SANDBOX_PKI_DIR)
-  SANDBOX_ENCRYPT_KEY             content encryption for that app: its AES key (base64)
-  SANDBOX_ENCRYPT_KEY_FILE          ... or a file holding it
-  SANDBOX_PKI_DIR                 certificate mode: a folder holding the TEST-ONLY PKI the sandbox
-                                  is given: alipayRootCert.crt (published), then
-                                  alipayCertPublicKey_RSA2.crt + alipay_cert_private_key.pem (the
-                                  current Alipay certificate) and rotate_1.crt +
-                                  rotate_1_private_key.pem, rotate_2..., what each
-                                  POST /sandbox/alipay-cert/rotate switches to [default: none]
-  SANDBOX_TIME_SCALE              factor on Alipay's notification retry schedule (1 = real: 4m, 10m,
-                                  10m, 1h, 2h, 6h, 15h; 0.001 runs the 25 h in 90 s) [default: 1]
-  SANDBOX_TEST_API                on/off: the /sandbox test API           [default: on]
-  SANDBOX_NOTIFY_TIMEOUT          how long one notification attempt waits for the merchant's answer
-                                                                          [default: 10s]
-  SANDBOX_TIMESTAMP_TOLERANCE     how far a request's timestamp may be from the sandbox's clock
-                                  before isv.invalid-timestamp            [default: 30m]
-  RUST_LOG                        log filter                              [default: info]
-";
+/// Every variable the sandbox reads, as clap parses it (each alone); flattened into
+/// [`crate::cli::Cli`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
+    /// host:port to listen on
+    #[arg(long, help_heading = "Server", env = "BIND_ADDR", value_name = "HOST:PORT",
+          default_value = "0.0.0.0:8090", value_parser = config::parse_socket_addr)]
+    pub bind_addr: SocketAddr,
+    /// Base URL the sandbox hands out (bill download links, test API redirects), e.g.
+    /// http://alipay-sandbox:8090 [default: http://127.0.0.1:<port>]
+    #[arg(long, help_heading = "Server", env = "SANDBOX_PUBLIC_URL", value_name = "URL",
+          value_parser = parse_public_url)]
+    pub sandbox_public_url: Option<String>,
+    /// on/off: the /sandbox test API
+    #[arg(long, help_heading = "Server", env = "SANDBOX_TEST_API", value_name = "ON/OFF",
+          default_value = "on", value_parser = config::parse_flag, action = ArgAction::Set)]
+    pub sandbox_test_api: bool,
+    /// Factor on Alipay's notification retry schedule (1 = real: 4m, 10m, 10m, 1h, 2h, 6h, 15h;
+    /// 0.001 runs the 25 h in 90 s)
+    #[arg(long, help_heading = "Server", env = "SANDBOX_TIME_SCALE", value_name = "FACTOR",
+          default_value = "1", value_parser = parse_time_scale)]
+    pub sandbox_time_scale: f64,
+    /// How long one notification attempt waits for the merchant's answer
+    #[arg(long, help_heading = "Server", env = "SANDBOX_NOTIFY_TIMEOUT", value_name = "DURATION",
+          default_value = "10s", value_parser = config::positive_duration)]
+    pub sandbox_notify_timeout: Duration,
+    /// How far a request's timestamp may be from the sandbox's clock before
+    /// isv.invalid-timestamp
+    #[arg(long, help_heading = "Server", env = "SANDBOX_TIMESTAMP_TOLERANCE",
+          value_name = "DURATION", default_value = "30m", value_parser = config::duration)]
+    pub sandbox_timestamp_tolerance: Duration,
+
+    /// App id of the registered merchant app
+    #[arg(
+        long,
+        help_heading = "The merchant app",
+        env = "SANDBOX_APP_ID",
+        value_name = "APPID"
+    )]
+    pub sandbox_app_id: Option<String>,
+    /// That app's public key (PEM or bare base64), which verifies its requests
+    #[arg(
+        long,
+        help_heading = "The merchant app",
+        env = "SANDBOX_APP_PUBLIC_KEY",
+        value_name = "KEY"
+    )]
+    pub sandbox_app_public_key: Option<String>,
+    /// ... or a file holding it
+    #[arg(
+        long,
+        help_heading = "The merchant app",
+        env = "SANDBOX_APP_PUBLIC_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub sandbox_app_public_key_file: Option<PathBuf>,
+    /// That app's seller id (PID, 2088 + 12 digits) [default: derived from the app id]
+    #[arg(
+        long,
+        help_heading = "The merchant app",
+        env = "SANDBOX_SELLER_ID",
+        value_name = "PID"
+    )]
+    pub sandbox_seller_id: Option<String>,
+    /// Certificate mode for that app: its app certificate (PEM), whose key and SN its requests
+    /// must use (needs SANDBOX_PKI_DIR)
+    #[arg(
+        long,
+        help_heading = "The merchant app",
+        env = "SANDBOX_APP_CERT",
+        value_name = "PEM"
+    )]
+    pub sandbox_app_cert: Option<String>,
+    /// ... or a file holding it
+    #[arg(
+        long,
+        help_heading = "The merchant app",
+        env = "SANDBOX_APP_CERT_FILE",
+        value_name = "PATH"
+    )]
+    pub sandbox_app_cert_file: Option<PathBuf>,
+    /// Content encryption for that app: its AES key (base64)
+    #[arg(long, help_heading = "The merchant app", env = "SANDBOX_ENCRYPT_KEY", value_name = "KEY",
+          value_parser = config::secret, hide_env_values = true)]
+    pub sandbox_encrypt_key: Option<SecretString>,
+    /// ... or a file holding it
+    #[arg(
+        long,
+        help_heading = "The merchant app",
+        env = "SANDBOX_ENCRYPT_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub sandbox_encrypt_key_file: Option<PathBuf>,
+    /// JSON list of more apps: [{"app_id","app_public_key" or "app_public_key_file","seller_id"
+    /// (optional), "app_cert_file" and "encrypt_key" (optional)}]
+    #[arg(
+        long,
+        help_heading = "The merchant app",
+        env = "SANDBOX_APPS_FILE",
+        value_name = "PATH"
+    )]
+    pub sandbox_apps_file: Option<PathBuf>,
+
+    /// The sandbox's own ("Alipay's") private key, any PEM or base64 form
+    #[arg(long, help_heading = "The sandbox's keys", env = "SANDBOX_ALIPAY_PRIVATE_KEY",
+          value_name = "KEY", value_parser = config::secret, hide_env_values = true)]
+    pub sandbox_alipay_private_key: Option<SecretString>,
+    /// ... or a file holding it; when neither is set the key is read from
+    /// SANDBOX_DATA_DIR/alipay_private_key.pem, or generated there at first start, with the
+    /// public key written beside it as alipay_public_key.pem
+    #[arg(
+        long,
+        help_heading = "The sandbox's keys",
+        env = "SANDBOX_ALIPAY_PRIVATE_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub sandbox_alipay_private_key_file: Option<PathBuf>,
+    /// Where the generated key pair lives
+    #[arg(
+        long,
+        help_heading = "The sandbox's keys",
+        env = "SANDBOX_DATA_DIR",
+        value_name = "DIR",
+        default_value = "sandbox-data"
+    )]
+    pub sandbox_data_dir: PathBuf,
+    /// Certificate mode: a folder holding the TEST-ONLY PKI the sandbox is given:
+    /// alipayRootCert.crt (published), then alipayCertPublicKey_RSA2.crt +
+    /// alipay_cert_private_key.pem (the current Alipay certificate) and rotate_1.crt +
+    /// rotate_1_private_key.pem, rotate_2..., what each POST /sandbox/alipay-cert/rotate switches
+    /// to [default: none]
+    #[arg(
+        long,
+        help_heading = "The sandbox's keys",
+        env = "SANDBOX_PKI_DIR",
+        value_name = "DIR"
+    )]
+    pub sandbox_pki_dir: Option<PathBuf>,
+}
 
 /// A merchant app the sandbox knows: requests from `app_id` must verify with `app_public_key`.
 #[derive(Clone, PartialEq, Eq)]
@@ -175,10 +279,6 @@ impl fmt::Debug for Settings {
     }
 }
 
-const DEFAULT_BIND: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::UNSPECIFIED,
-    8090,
-));
 const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(30 * 60);
 /// File names inside `SANDBOX_DATA_DIR`.
@@ -250,52 +350,9 @@ impl Settings {
         self
     }
 
-    /// Reads the process environment (see [`HELP`]). May generate and write the key pair.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_source(&Env::from_process())
-    }
-
-    /// Reads the given variables (see [`HELP`]). May generate and write the key pair.
+    /// Reads the given variables (see [`SettingsArgs`]). May generate and write the key pair.
     pub fn from_env_source(env: &Env) -> Result<Self, ConfigError> {
-        let bind_addr = env.socket_addr_or("BIND_ADDR", DEFAULT_BIND)?;
-        let public_url = env.optional_with("SANDBOX_PUBLIC_URL", parse_public_url)?;
-        let time_scale = env
-            .optional_with("SANDBOX_TIME_SCALE", parse_time_scale)?
-            .unwrap_or(1.0);
-        let test_api = env.flag_or("SANDBOX_TEST_API", true)?;
-        let notify_timeout = env.duration_or("SANDBOX_NOTIFY_TIMEOUT", DEFAULT_NOTIFY_TIMEOUT)?;
-        if notify_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "SANDBOX_NOTIFY_TIMEOUT",
-                "must be longer than 0s",
-            ));
-        }
-        let timestamp_tolerance =
-            env.duration_or("SANDBOX_TIMESTAMP_TOLERANCE", DEFAULT_TIMESTAMP_TOLERANCE)?;
-        let apps = read_apps(env)?;
-        let data_dir = PathBuf::from(
-            env.text("SANDBOX_DATA_DIR")?
-                .unwrap_or_else(|| "sandbox-data".to_owned()),
-        );
-        let alipay_private_key = load_or_generate_key(env, &data_dir)?;
-        let pki = match env.text("SANDBOX_PKI_DIR")? {
-            Some(dir) => Some(read_pki_dir(Path::new(&dir))?),
-            None => None,
-        };
-        let settings = Settings {
-            bind_addr,
-            public_url,
-            apps,
-            alipay_private_key,
-            time_scale,
-            test_api,
-            notify_timeout,
-            timestamp_tolerance,
-            clock: Arc::new(SystemClock),
-            pki,
-        };
-        settings.validate()?;
-        Ok(settings)
+        env.parse::<SettingsArgs>()?.resolve()
     }
 
     /// Checks what the programmatic constructor cannot: unique app ids, a usable time scale.
@@ -328,7 +385,118 @@ impl Settings {
     }
 }
 
+impl SettingsArgs {
+    /// Checks what spans several variables and loads the keys. May generate and write the key
+    /// pair.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let apps = self.read_apps()?;
+        let alipay_private_key = load_or_generate_key(
+            config::secret_or_file(
+                "SANDBOX_ALIPAY_PRIVATE_KEY",
+                self.sandbox_alipay_private_key,
+                self.sandbox_alipay_private_key_file,
+            )?,
+            &self.sandbox_data_dir,
+        )?;
+        let pki = self
+            .sandbox_pki_dir
+            .as_deref()
+            .map(read_pki_dir)
+            .transpose()?;
+        let settings = Settings {
+            bind_addr: self.bind_addr,
+            public_url: self.sandbox_public_url,
+            apps,
+            alipay_private_key,
+            time_scale: self.sandbox_time_scale,
+            test_api: self.sandbox_test_api,
+            notify_timeout: self.sandbox_notify_timeout,
+            timestamp_tolerance: self.sandbox_timestamp_tolerance,
+            clock: Arc::new(SystemClock),
+            pki,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn read_apps(&self) -> Result<Vec<AppRegistration>, ConfigError> {
+        let mut apps = Vec::new();
+        let key_text = config::text_or_file(
+            "SANDBOX_APP_PUBLIC_KEY",
+            self.sandbox_app_public_key.clone(),
+            self.sandbox_app_public_key_file.clone(),
+        )?;
+        match (self.sandbox_app_id.clone(), key_text) {
+            (Some(app_id), Some(key_text)) => {
+                let key = PublicKey::from_text(&key_text).map_err(|error| {
+                    ConfigError::new("SANDBOX_APP_PUBLIC_KEY", error.to_string())
+                })?;
+                let seller_id = self
+                    .sandbox_seller_id
+                    .clone()
+                    .unwrap_or_else(|| derived_seller_id(&app_id));
+                let mut app = AppRegistration::new(app_id, key, seller_id);
+                let app_cert = config::text_or_file(
+                    "SANDBOX_APP_CERT",
+                    self.sandbox_app_cert.clone(),
+                    self.sandbox_app_cert_file.clone(),
+                )?;
+                if let Some(pem) = app_cert {
+                    app = app
+                        .with_certificate(&pem)
+                        .map_err(|error| ConfigError::new("SANDBOX_APP_CERT", error.to_string()))?;
+                }
+                let encrypt_key = config::secret_or_file(
+                    "SANDBOX_ENCRYPT_KEY",
+                    self.sandbox_encrypt_key.clone(),
+                    self.sandbox_encrypt_key_file.clone(),
+                )?;
+                if let Some(text) = encrypt_key {
+                    app = app.with_encrypt_key(AesKey::from_base64(text.expose_secret()).map_err(
+                        |error| ConfigError::new("SANDBOX_ENCRYPT_KEY", error.to_string()),
+                    )?);
+                }
+                apps.push(app);
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "SANDBOX_APP_PUBLIC_KEY",
+                    "is required when SANDBOX_APP_ID is set (or set SANDBOX_APP_PUBLIC_KEY_FILE)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "SANDBOX_APP_ID",
+                    "is required when SANDBOX_APP_PUBLIC_KEY is set",
+                ));
+            }
+            (None, None) => {
+                if self.sandbox_seller_id.is_some() {
+                    return Err(ConfigError::new(
+                        "SANDBOX_SELLER_ID",
+                        "is set but SANDBOX_APP_ID is not",
+                    ));
+                }
+            }
+        }
+        if let Some(path) = &self.sandbox_apps_file {
+            apps.extend(read_apps_file(path)?);
+        }
+        let mut seen = HashSet::new();
+        for app in &apps {
+            if !seen.insert(app.app_id.clone()) {
+                return Err(ConfigError::new(
+                    "SANDBOX_APPS_FILE",
+                    format!("app id {} is registered twice", app.app_id),
+                ));
+            }
+        }
+        Ok(apps)
+    }
+}
+
 fn parse_public_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
     let looks_like_url = (text.starts_with("http://") || text.starts_with("https://"))
         && !text.contains(['?', '#', ' ']);
     if looks_like_url {
@@ -343,6 +511,7 @@ fn parse_public_url(text: &str) -> Result<String, String> {
 
 fn parse_time_scale(text: &str) -> Result<f64, String> {
     let scale: f64 = text
+        .trim()
         .parse()
         .map_err(|_| "expected a number such as 1, 0.01 or 0.001".to_owned())?;
     if !scale.is_finite() || scale < 0.0 {
@@ -368,67 +537,6 @@ struct AppEntry {
     /// Content encryption: the AES key, base64.
     #[serde(default)]
     encrypt_key: Option<String>,
-}
-
-fn read_apps(env: &Env) -> Result<Vec<AppRegistration>, ConfigError> {
-    let mut apps = Vec::new();
-    let app_id = env.text("SANDBOX_APP_ID")?;
-    let key_text = env.text_or_file("SANDBOX_APP_PUBLIC_KEY")?;
-    match (app_id, key_text) {
-        (Some(app_id), Some(key_text)) => {
-            let key = PublicKey::from_text(&key_text)
-                .map_err(|error| ConfigError::new("SANDBOX_APP_PUBLIC_KEY", error.to_string()))?;
-            let seller_id = env
-                .text("SANDBOX_SELLER_ID")?
-                .unwrap_or_else(|| derived_seller_id(&app_id));
-            let mut app = AppRegistration::new(app_id, key, seller_id);
-            if let Some(pem) = env.text_or_file("SANDBOX_APP_CERT")? {
-                app = app
-                    .with_certificate(&pem)
-                    .map_err(|error| ConfigError::new("SANDBOX_APP_CERT", error.to_string()))?;
-            }
-            if let Some(text) = env.secret_or_file("SANDBOX_ENCRYPT_KEY")? {
-                app =
-                    app.with_encrypt_key(AesKey::from_base64(text.expose_secret()).map_err(
-                        |error| ConfigError::new("SANDBOX_ENCRYPT_KEY", error.to_string()),
-                    )?);
-            }
-            apps.push(app);
-        }
-        (Some(_), None) => {
-            return Err(ConfigError::new(
-                "SANDBOX_APP_PUBLIC_KEY",
-                "is required when SANDBOX_APP_ID is set (or set SANDBOX_APP_PUBLIC_KEY_FILE)",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::new(
-                "SANDBOX_APP_ID",
-                "is required when SANDBOX_APP_PUBLIC_KEY is set",
-            ));
-        }
-        (None, None) => {
-            if env.text("SANDBOX_SELLER_ID")?.is_some() {
-                return Err(ConfigError::new(
-                    "SANDBOX_SELLER_ID",
-                    "is set but SANDBOX_APP_ID is not",
-                ));
-            }
-        }
-    }
-    if let Some(path) = env.text("SANDBOX_APPS_FILE")? {
-        apps.extend(read_apps_file(Path::new(&path))?);
-    }
-    let mut seen = HashSet::new();
-    for app in &apps {
-        if !seen.insert(app.app_id.clone()) {
-            return Err(ConfigError::new(
-                "SANDBOX_APPS_FILE",
-                format!("app id {} is registered twice", app.app_id),
-            ));
-        }
-    }
-    Ok(apps)
 }
 
 fn read_apps_file(path: &Path) -> Result<Vec<AppRegistration>, ConfigError> {
@@ -544,9 +652,12 @@ fn read_pki_dir(dir: &Path) -> Result<PkiSettings, ConfigError> {
     })
 }
 
-fn load_or_generate_key(env: &Env, data_dir: &Path) -> Result<PrivateKey, ConfigError> {
+fn load_or_generate_key(
+    given: Option<SecretString>,
+    data_dir: &Path,
+) -> Result<PrivateKey, ConfigError> {
     let variable = "SANDBOX_ALIPAY_PRIVATE_KEY";
-    if let Some(text) = env.secret_or_file(variable)? {
+    if let Some(text) = given {
         return PrivateKey::from_text(text.expose_secret())
             .map_err(|error| ConfigError::new(variable, error.to_string()));
     }
@@ -737,7 +848,7 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert_eq!(first.bind_addr, DEFAULT_BIND);
+        assert_eq!(first.bind_addr.to_string(), "0.0.0.0:8090");
         assert!(first.test_api);
         assert!(first.apps.is_empty());
     }

@@ -1,7 +1,8 @@
 //! notify-receiver: Alipay's asynchronous notifications in, confirmed payment events out.
 //!
 //! Modules, from the edge inwards:
-//! - [`settings`]: environment variables, validated at start-up, and the `--help` text;
+//! - [`cli`]: the command line, whose generated `--help` lists every variable;
+//! - [`settings`]: environment variables, validated at start-up;
 //! - [`startup`]: [`Application`] wires the HTTP server and the RabbitMQ supervisor together and
 //!   orders the shutdown;
 //! - [`routes`]: the notification endpoint, `/healthz`, `/readyz`, `/metrics`, request ids;
@@ -14,6 +15,7 @@
 //! notification handled twice (Alipay's retries, or two replicas) publishes the same `event_id`,
 //! which the order service stores once.
 
+pub mod cli;
 pub mod error;
 pub mod metrics;
 pub mod notification;

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use common::config::Env;
-use notify_receiver::settings::HELP;
-use notify_receiver::{Application, Settings};
+use notify_receiver::Application;
+use notify_receiver::cli::Cli;
 use tracing::{error, info};
 
 /// Each notification allocates a few hundred small strings (decoded fields, the event, its JSON);
@@ -13,21 +11,14 @@ use tracing::{error, info};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// notify-receiver: verifies Alipay's asynchronous notifications and publishes them to
-/// RabbitMQ, answering `success` only once the broker has confirmed.
-///
-/// It takes no arguments: it is configured by the environment variables listed below.
-#[derive(Debug, Parser)]
-#[command(name = "notify-receiver", version, after_help = HELP)]
-struct Cli {}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     // --help, --version, and a clear refusal (exit 2) of anything else.
-    let Cli {} = Cli::parse();
+    let settings =
+        common::config::parse_command_line::<Cli>().and_then(|cli| cli.settings.resolve());
 
     common::telemetry::init();
-    let settings = match Settings::from_env(&Env::from_process()) {
+    let settings = match settings {
         Ok(settings) => settings,
         Err(problem) => {
             error!(variable = %problem.variable, %problem, "invalid configuration");

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use common::amqp::{self, PublishError, Topology, TopologyError};
 use common::config::{ExposeSecret, SecretString};
 use common::events::PaymentEventV2;
@@ -349,38 +350,23 @@ impl Session {
     }
 }
 
-/// Exponential backoff with jitter, so N replicas do not reconnect in lockstep after a restart.
-#[derive(Debug)]
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    fn new() -> Self {
-        Self {
-            next: BACKOFF_FIRST,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.next = BACKOFF_FIRST;
-    }
-
-    /// A delay in [next/2, next), then doubles `next` up to the maximum.
-    fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        // Any randomness will do for jitter; a v4 UUID is already at hand.
-        let random = uuid::Uuid::new_v4().as_u128() as u64;
-        let fraction = (random % 1_000) as f64 / 2_000.0;
-        base.mul_f64(0.5 + fraction)
-    }
+/// Reconnect delays: exponential with jitter, so N replicas do not reconnect in lockstep after a
+/// restart; each in [step/2, step) for steps of 100ms doubling up to 5s. backon's jitter adds up
+/// to one more step, so its steps are half those.
+fn reconnect_delays() -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(BACKOFF_FIRST / 2)
+        .with_factor(2.0)
+        .with_max_delay(BACKOFF_MAX / 2)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 /// Keeps `publisher` supplied with live channels until `stop` is cancelled, then closes the
 /// connection. Runs as one task for the life of the process.
 pub async fn supervise(publisher: Publisher, url: SecretString, stop: CancellationToken) {
-    let mut backoff = Backoff::new();
+    let mut backoff = reconnect_delays();
     let mut connected_before = false;
     loop {
         let attempt = tokio::select! {
@@ -391,7 +377,7 @@ pub async fn supervise(publisher: Publisher, url: SecretString, stop: Cancellati
             Ok(session) => session,
             Err(error) => {
                 publisher.shared.metrics.connect_failed();
-                let delay = backoff.next_delay();
+                let delay = backoff.next().unwrap_or(BACKOFF_MAX);
                 warn!(%error, retry_in_ms = delay.as_millis() as u64, "cannot connect to RabbitMQ");
                 tokio::select! {
                     () = stop.cancelled() => return,
@@ -426,10 +412,10 @@ pub async fn supervise(publisher: Publisher, url: SecretString, stop: Cancellati
                 // left to linger beside the new one.
                 session.close("replacing a broken channel").await;
                 if lived >= STABLE_SESSION {
-                    backoff.reset();
+                    backoff = reconnect_delays();
                 } else {
                     // A connection that dies right after opening must not make this a hot loop.
-                    let delay = backoff.next_delay();
+                    let delay = backoff.next().unwrap_or(BACKOFF_MAX);
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(delay) => {}
@@ -446,18 +432,26 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter_up_to_the_maximum() {
-        let mut backoff = Backoff::new();
-        let first = backoff.next_delay();
+        let mut backoff = reconnect_delays();
+        let first = backoff.next().unwrap();
         assert!(
             first >= BACKOFF_FIRST / 2 && first < BACKOFF_FIRST,
             "{first:?}"
         );
         for _ in 0..20 {
-            let delay = backoff.next_delay();
+            let delay = backoff.next().unwrap();
             assert!(delay < BACKOFF_MAX, "{delay:?}");
         }
-        assert!(backoff.next_delay() >= BACKOFF_MAX / 2);
-        backoff.reset();
-        assert!(backoff.next_delay() < BACKOFF_FIRST);
+        assert!(backoff.next().unwrap() >= BACKOFF_MAX / 2);
+        let mut backoff = reconnect_delays();
+        assert!(backoff.next().unwrap() < BACKOFF_FIRST);
+    }
+
+    #[test]
+    fn jitter_spreads_replicas() {
+        let firsts: std::collections::HashSet<Duration> = (0..20)
+            .map(|_| reconnect_delays().next().unwrap())
+            .collect();
+        assert!(firsts.len() > 1, "{firsts:?}");
     }
 }

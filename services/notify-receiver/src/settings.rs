@@ -1,11 +1,12 @@
 //! Configuration from environment variables, validated once at start-up.
 //!
-//! Every variable is read through [`common::config::Env`], so an error names the variable and
-//! says what is wrong with its value; tests build settings from a map instead of the process
-//! environment. [`HELP`] is what `notify-receiver --help` prints; keep it in step with
-//! [`Settings::from_env`] and the README's configuration table.
+//! [`SettingsArgs`] declares every variable for clap (name, default, parser, help), so
+//! `notify-receiver --help` is generated from it; [`SettingsArgs::resolve`] checks what spans
+//! several variables and loads the keys. Every error names the variable. Tests build settings
+//! from pairs with [`Settings::from_env`] and [`Env::from_pairs`], through the same parser.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,69 +16,139 @@ use alipay::sign::SignType;
 use alipay::time::{Clock, SystemClock};
 use alipay::{AesKey, AlipayVerifier};
 use common::amqp::Topology;
-use common::config::{ConfigError, Env, ExposeSecret, SecretString, format_duration};
+use common::config::{self, ConfigError, Env, ExposeSecret, SecretString, format_duration};
 use lapin::uri::{AMQPScheme, AMQPUri};
 
-pub const DEFAULT_BIND_ADDR: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8081);
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-pub const DEFAULT_NOTIFY_PATH: &str = "/alipay/notify";
-pub const DEFAULT_EXCHANGE: &str = "payments";
-/// Long enough for a loaded broker's fsync, short enough that Alipay's own HTTP timeout (a few
-/// seconds) does not cut the request first and leave it guessing.
-pub const DEFAULT_PUBLISH_CONFIRM_TIMEOUT: Duration = Duration::from_secs(3);
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-/// One channel already pipelines every publish; more only help a broker with cores to spare
-/// (measured on the 2-core machine: no difference between 1, 2 and 4).
-pub const DEFAULT_AMQP_CHANNELS: usize = 1;
 /// Certificate mode: where a rotated Alipay certificate is asked for.
 pub const DEFAULT_GATEWAY_URL: &str = "http://127.0.0.1:50051";
-pub const DEFAULT_GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What `notify-receiver --help` prints after clap's usage: every variable it reads.
-pub const HELP: &str = "\
-ENVIRONMENT (an empty value counts as unset):
-  BIND_ADDR                 host:port the HTTP server listens on            [default: 0.0.0.0:8081]
-  AMQP_URL                  RabbitMQ URL, amqp:// (add ?heartbeat=10 to notice a dead peer sooner)
-                                                     [default: amqp://guest:guest@127.0.0.1:5672/%2f]
-  AMQP_EXCHANGE             exchange payment events are published to       [default: payments]
-  AMQP_CHANNELS             confirm-mode channels shared by all requests (1-64)     [default: 1]
-  ALIPAY_APP_ID             your app id; notifications for any other app get 400      [required]
-  ALIPAY_PUBLIC_KEY         Alipay's public key (PEM or bare base64, SPKI or PKCS#1)   [required,
-  ALIPAY_PUBLIC_KEY_FILE      or a path to a file holding it; set exactly one of the two]
-                                                        [in public-key mode]
-  ALIPAY_PUBLIC_CERT        certificate mode (公钥证书): Alipay's public certificate
-  ALIPAY_PUBLIC_CERT_FILE     (alipayCertPublicKey_RSA2.crt), PEM text or a file; setting it
-                            turns certificate mode on, instead of ALIPAY_PUBLIC_KEY
-  ALIPAY_ROOT_CERT          Alipay's root bundle (alipayRootCert.crt), PEM text or a file: the
-  ALIPAY_ROOT_CERT_FILE       only trust anchor for a rotated Alipay certificate
-                                                        [required in certificate mode]
-  PAYMENT_GATEWAY_URL       certificate mode: the payment-gateway, asked (GetAlipayCertificate)
-                            for a rotated certificate named by a notification's alipay_cert_sn;
-                            its answer is checked against ALIPAY_ROOT_CERT here
-                                                     [default: http://127.0.0.1:50051]
-  PAYMENT_GATEWAY_TIMEOUT   bound on that call                                [default: 5s]
-  ALIPAY_ENCRYPT_KEY        AES key (base64 as the console shows it), or a file; opens
-  ALIPAY_ENCRYPT_KEY_FILE     notifications sent with encrypt_type=AES      [default: none]
-  ALIPAY_SIGN_TYPE          RSA2 (SHA256withRSA) or RSA (SHA1withRSA, legacy) [default: RSA2]
-  ALIPAY_SELLER_ID          when set, notifications must carry this seller_id (PID 2088...)
-                                                                            [default: not checked]
-  NOTIFY_PATH               path of the notification endpoint              [default: /alipay/notify]
-  PUBLISH_CONFIRM_TIMEOUT   longest wait for the broker's confirm before answering 503
-                                                                            [default: 3s]
-  HTTP_WORKERS              HTTP worker threads                        [default: number of CPUs]
-  SHUTDOWN_TIMEOUT          on SIGTERM, how long in-flight requests may take  [default: 30s]
-  RUST_LOG                  log filter (JSON logs on stdout)               [default: info]
+/// Every variable the service reads, as clap parses it (each alone); flattened into
+/// [`crate::cli::Cli`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
+    /// host:port the HTTP server listens on
+    #[arg(long, help_heading = "Server", env = "BIND_ADDR", value_name = "HOST:PORT",
+          default_value = "0.0.0.0:8081", value_parser = config::parse_socket_addr)]
+    pub bind_addr: SocketAddr,
+    /// Path of the notification endpoint
+    #[arg(long, help_heading = "Server", env = "NOTIFY_PATH", value_name = "PATH",
+          default_value = "/alipay/notify", value_parser = notify_path)]
+    pub notify_path: String,
+    /// HTTP worker threads [default: the number of CPUs]
+    #[arg(long, help_heading = "Server", env = "HTTP_WORKERS", value_name = "N",
+          value_parser = config::workers)]
+    pub http_workers: Option<usize>,
+    /// On SIGTERM, how long in-flight requests may take
+    #[arg(long, help_heading = "Server", env = "SHUTDOWN_TIMEOUT", value_name = "DURATION",
+          default_value = "30s", value_parser = config::duration)]
+    pub shutdown_timeout: Duration,
 
-Durations are written like 500ms, 3s, 1m.
+    /// RabbitMQ URL, amqp:// (add ?heartbeat=10 to notice a dead peer sooner)
+    #[arg(long, help_heading = "RabbitMQ", env = "AMQP_URL", value_name = "URL",
+          default_value = DEFAULT_AMQP_URL, value_parser = amqp_url, hide_env_values = true)]
+    pub amqp_url: SecretString,
+    /// Exchange payment events are published to
+    #[arg(long, help_heading = "RabbitMQ", env = "AMQP_EXCHANGE", value_name = "NAME",
+          default_value = "payments", value_parser = exchange)]
+    pub amqp_exchange: String,
+    /// Confirm-mode channels shared by all requests (1-64); one already pipelines every publish
+    #[arg(long, help_heading = "RabbitMQ", env = "AMQP_CHANNELS", value_name = "N",
+          default_value = "1", value_parser = config::number_in(1usize..=64))]
+    pub amqp_channels: usize,
+    /// Longest wait for the broker's confirm before answering 503; shorter than Alipay's own
+    /// HTTP timeout
+    #[arg(long, help_heading = "RabbitMQ", env = "PUBLISH_CONFIRM_TIMEOUT", value_name = "DURATION",
+          default_value = "3s", value_parser = config::positive_duration)]
+    pub publish_confirm_timeout: Duration,
 
-ROUTES:
-  POST <NOTIFY_PATH>   Alipay's notification (application/x-www-form-urlencoded, UTF-8, <= 64 KiB)
-                       200 success | 400 fail (not Alipay's / not ours) | 503 fail (retry later)
-  GET  /healthz        200 while the process runs
-  GET  /readyz         200 when connected to RabbitMQ, else 503
-  GET  /metrics        Prometheus metrics
-";
+    /// Your app id; notifications for any other app get 400 [required]
+    #[arg(long, help_heading = "Alipay", env = "ALIPAY_APP_ID", value_name = "APPID",
+          value_parser = config::identifier)]
+    pub alipay_app_id: Option<String>,
+    /// Alipay's public key (PEM or bare base64, SPKI or PKCS#1) [required in public-key mode;
+    /// set it or ALIPAY_PUBLIC_KEY_FILE]
+    #[arg(
+        long,
+        help_heading = "Alipay",
+        env = "ALIPAY_PUBLIC_KEY",
+        value_name = "KEY"
+    )]
+    pub alipay_public_key: Option<String>,
+    /// ... or a file holding it
+    #[arg(
+        long,
+        help_heading = "Alipay",
+        env = "ALIPAY_PUBLIC_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub alipay_public_key_file: Option<PathBuf>,
+    /// AES key (base64 as the console shows it); opens notifications sent with encrypt_type=AES
+    /// [default: none]
+    #[arg(long, help_heading = "Alipay", env = "ALIPAY_ENCRYPT_KEY", value_name = "KEY",
+          value_parser = config::secret, hide_env_values = true)]
+    pub alipay_encrypt_key: Option<SecretString>,
+    /// ... or a file holding it
+    #[arg(
+        long,
+        help_heading = "Alipay",
+        env = "ALIPAY_ENCRYPT_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub alipay_encrypt_key_file: Option<PathBuf>,
+    /// RSA2 (SHA256withRSA) or RSA (SHA1withRSA, legacy)
+    #[arg(long, help_heading = "Alipay", env = "ALIPAY_SIGN_TYPE", value_name = "TYPE",
+          default_value = "RSA2", value_parser = config::trimmed_parse::<SignType>)]
+    pub alipay_sign_type: SignType,
+    /// When set, notifications must carry this seller_id (PID 2088...) [default: not checked]
+    #[arg(long, help_heading = "Alipay", env = "ALIPAY_SELLER_ID", value_name = "PID",
+          value_parser = config::trimmed)]
+    pub alipay_seller_id: Option<String>,
+
+    /// Alipay's public certificate (alipayCertPublicKey_RSA2.crt), PEM text; setting it (or its
+    /// _FILE) turns certificate mode on, instead of ALIPAY_PUBLIC_KEY
+    #[arg(
+        long,
+        help_heading = "Certificate mode (公钥证书)",
+        env = "ALIPAY_PUBLIC_CERT",
+        value_name = "PEM"
+    )]
+    pub alipay_public_cert: Option<String>,
+    /// ... or a file holding it
+    #[arg(
+        long,
+        help_heading = "Certificate mode (公钥证书)",
+        env = "ALIPAY_PUBLIC_CERT_FILE",
+        value_name = "PATH"
+    )]
+    pub alipay_public_cert_file: Option<PathBuf>,
+    /// Alipay's root bundle (alipayRootCert.crt), PEM text: the only trust anchor for a rotated
+    /// Alipay certificate [required in certificate mode]
+    #[arg(
+        long,
+        help_heading = "Certificate mode (公钥证书)",
+        env = "ALIPAY_ROOT_CERT",
+        value_name = "PEM"
+    )]
+    pub alipay_root_cert: Option<String>,
+    /// ... or a file holding it
+    #[arg(
+        long,
+        help_heading = "Certificate mode (公钥证书)",
+        env = "ALIPAY_ROOT_CERT_FILE",
+        value_name = "PATH"
+    )]
+    pub alipay_root_cert_file: Option<PathBuf>,
+    /// The payment-gateway, asked (GetAlipayCertificate) for a rotated certificate named by a
+    /// notification's alipay_cert_sn; its answer is checked against ALIPAY_ROOT_CERT here
+    #[arg(long, help_heading = "Certificate mode (公钥证书)", env = "PAYMENT_GATEWAY_URL",
+          value_name = "URL", default_value = DEFAULT_GATEWAY_URL, value_parser = gateway_url)]
+    pub payment_gateway_url: String,
+    /// Bound on that call
+    #[arg(long, help_heading = "Certificate mode (公钥证书)", env = "PAYMENT_GATEWAY_TIMEOUT",
+          value_name = "DURATION", default_value = "5s", value_parser = config::duration)]
+    pub payment_gateway_timeout: Duration,
+}
 
 /// Everything the service reads from its environment, parsed.
 #[derive(Debug, Clone)]
@@ -103,44 +174,38 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
 }
 
-impl Settings {
-    /// Reads and validates every variable; the first problem found is returned.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let bind_addr = env.socket_addr_or("BIND_ADDR", DEFAULT_BIND_ADDR)?;
-
-        let amqp_url = env
-            .secret_optional("AMQP_URL")?
-            .unwrap_or_else(|| SecretString::from(DEFAULT_AMQP_URL));
-        validate_amqp_url(amqp_url.expose_secret())?;
-
-        let exchange = env.or("AMQP_EXCHANGE", DEFAULT_EXCHANGE.to_owned())?;
-        if exchange.len() > 255 {
-            return Err(ConfigError::new(
-                "AMQP_EXCHANGE",
-                "is longer than 255 bytes",
-            ));
-        }
-
-        let amqp_channels = env.or("AMQP_CHANNELS", DEFAULT_AMQP_CHANNELS)?;
-        if !(1..=64).contains(&amqp_channels) {
-            return Err(ConfigError::new(
-                "AMQP_CHANNELS",
-                "must be between 1 and 64",
-            ));
-        }
-
-        let app_id = env.identifier("ALIPAY_APP_ID")?;
-
-        let alipay = match env.text_or_file("ALIPAY_PUBLIC_CERT")? {
+impl SettingsArgs {
+    /// Checks what spans several variables and loads the keys; the first problem found is
+    /// returned.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let app_id = self
+            .alipay_app_id
+            .ok_or_else(|| ConfigError::new("ALIPAY_APP_ID", "is required but not set"))?;
+        let public_cert = config::text_or_file(
+            "ALIPAY_PUBLIC_CERT",
+            self.alipay_public_cert,
+            self.alipay_public_cert_file,
+        )?;
+        let public_key = config::text_or_file(
+            "ALIPAY_PUBLIC_KEY",
+            self.alipay_public_key,
+            self.alipay_public_key_file,
+        )?;
+        let root_cert = config::text_or_file(
+            "ALIPAY_ROOT_CERT",
+            self.alipay_root_cert,
+            self.alipay_root_cert_file,
+        )?;
+        let alipay = match public_cert {
             Some(cert_text) => {
-                if env.text_or_file("ALIPAY_PUBLIC_KEY")?.is_some() {
+                if public_key.is_some() {
                     return Err(ConfigError::new(
                         "ALIPAY_PUBLIC_KEY",
                         "is for public-key mode; ALIPAY_PUBLIC_CERT is set (certificate mode), \
                          which replaces it (unset one of the two)",
                     ));
                 }
-                let root_text = env.text_or_file("ALIPAY_ROOT_CERT")?.ok_or_else(|| {
+                let root_text = root_cert.ok_or_else(|| {
                     ConfigError::new(
                         "ALIPAY_ROOT_CERT",
                         "is required in certificate mode (ALIPAY_PUBLIC_CERT is set); set it, \
@@ -156,13 +221,13 @@ impl Settings {
                 AlipayVerifier::Certificates(certificates)
             }
             None => {
-                if env.text_or_file("ALIPAY_ROOT_CERT")?.is_some() {
+                if root_cert.is_some() {
                     return Err(ConfigError::new(
                         "ALIPAY_ROOT_CERT",
                         "is set but ALIPAY_PUBLIC_CERT is not: certificate mode needs both",
                     ));
                 }
-                let key_text = env.text_or_file("ALIPAY_PUBLIC_KEY")?.ok_or_else(|| {
+                let key_text = public_key.ok_or_else(|| {
                     ConfigError::new(
                         "ALIPAY_PUBLIC_KEY",
                         "is required but not set (set it, or ALIPAY_PUBLIC_KEY_FILE; or \
@@ -179,60 +244,41 @@ impl Settings {
                 AlipayVerifier::PublicKey(key)
             }
         };
-        let gateway_url = env.or("PAYMENT_GATEWAY_URL", DEFAULT_GATEWAY_URL.to_owned())?;
-        if !(gateway_url.starts_with("http://") || gateway_url.starts_with("https://")) {
-            return Err(ConfigError::new(
-                "PAYMENT_GATEWAY_URL",
-                "must be an http(s) URL such as http://payment-gateway:50051",
-            ));
-        }
-        let gateway_timeout =
-            env.duration_or("PAYMENT_GATEWAY_TIMEOUT", DEFAULT_GATEWAY_TIMEOUT)?;
-        let encrypt_key = match env.secret_or_file("ALIPAY_ENCRYPT_KEY")? {
-            Some(text) => Some(
-                AesKey::from_base64(text.expose_secret())
-                    .map_err(|error| ConfigError::new("ALIPAY_ENCRYPT_KEY", error.to_string()))?,
-            ),
-            None => None,
-        };
+        let encrypt_key = config::secret_or_file(
+            "ALIPAY_ENCRYPT_KEY",
+            self.alipay_encrypt_key,
+            self.alipay_encrypt_key_file,
+        )?
+        .map(|text| {
+            AesKey::from_base64(text.expose_secret())
+                .map_err(|error| ConfigError::new("ALIPAY_ENCRYPT_KEY", error.to_string()))
+        })
+        .transpose()?;
 
-        let sign_type = env.or("ALIPAY_SIGN_TYPE", SignType::Rsa2)?;
-        let seller_id = env
-            .optional::<String>("ALIPAY_SELLER_ID")?
-            .map(|s| s.trim().to_owned());
-
-        let notify_path = env.or("NOTIFY_PATH", DEFAULT_NOTIFY_PATH.to_owned())?;
-        validate_path(&notify_path)?;
-
-        let publish_confirm_timeout =
-            env.duration_or("PUBLISH_CONFIRM_TIMEOUT", DEFAULT_PUBLISH_CONFIRM_TIMEOUT)?;
-        if publish_confirm_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "PUBLISH_CONFIRM_TIMEOUT",
-                "must be longer than 0s",
-            ));
-        }
-
-        let http_workers = env.workers_or_cpus("HTTP_WORKERS")?;
-        let shutdown_timeout = env.duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?;
-
-        Ok(Self {
-            bind_addr,
-            amqp_url,
-            exchange,
-            amqp_channels,
+        Ok(Settings {
+            bind_addr: self.bind_addr,
+            amqp_url: self.amqp_url,
+            exchange: self.amqp_exchange,
+            amqp_channels: self.amqp_channels,
             app_id,
             alipay,
-            gateway_url,
-            gateway_timeout,
+            gateway_url: self.payment_gateway_url,
+            gateway_timeout: self.payment_gateway_timeout,
             encrypt_key,
-            sign_type,
-            seller_id,
-            notify_path,
-            publish_confirm_timeout,
-            http_workers,
-            shutdown_timeout,
+            sign_type: self.alipay_sign_type,
+            seller_id: self.alipay_seller_id,
+            notify_path: self.notify_path,
+            publish_confirm_timeout: self.publish_confirm_timeout,
+            http_workers: self.http_workers.unwrap_or_else(config::cpus),
+            shutdown_timeout: self.shutdown_timeout,
         })
+    }
+}
+
+impl Settings {
+    /// Reads and validates every variable; the first problem found is returned.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.parse::<SettingsArgs>()?.resolve()
     }
 
     /// The publisher's view of the topology: the `payments` exchange (or its override).
@@ -273,37 +319,46 @@ impl Settings {
     }
 }
 
-fn validate_amqp_url(url: &str) -> Result<(), ConfigError> {
+fn amqp_url(url: &str) -> Result<SecretString, &'static str> {
+    // The parser's message may quote the URL, password included, so it is not passed on.
     let parsed = AMQPUri::from_str(url)
-        // The parser's message may quote the URL, password included, so it is not passed on.
-        .map_err(|_| {
-            ConfigError::new(
-                "AMQP_URL",
-                "is not an AMQP URL such as amqp://user:pass@host:5672/%2f",
-            )
-        })?;
+        .map_err(|_| "is not an AMQP URL such as amqp://user:pass@host:5672/%2f")?;
     match parsed.scheme {
-        AMQPScheme::AMQP => Ok(()),
+        AMQPScheme::AMQP => Ok(SecretString::from(url)),
         // The workspace builds lapin without a TLS stack (no OpenSSL or second rustls provider).
-        AMQPScheme::AMQPS => Err(ConfigError::new(
-            "AMQP_URL",
-            "amqps:// is not supported by this build; use amqp:// (terminate TLS in a sidecar)",
-        )),
+        AMQPScheme::AMQPS => {
+            Err("amqps:// is not supported by this build; use amqp:// (terminate TLS in a sidecar)")
+        }
     }
 }
 
-fn validate_path(path: &str) -> Result<(), ConfigError> {
+fn exchange(name: &str) -> Result<String, &'static str> {
+    let name = name.trim();
+    if name.len() > 255 {
+        return Err("is longer than 255 bytes");
+    }
+    Ok(name.to_owned())
+}
+
+fn gateway_url(url: &str) -> Result<String, &'static str> {
+    let url = url.trim();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.to_owned())
+    } else {
+        Err("must be an http(s) URL such as http://payment-gateway:50051")
+    }
+}
+
+fn notify_path(path: &str) -> Result<String, &'static str> {
+    let path = path.trim();
     let valid = path.starts_with('/')
         && path.len() > 1
         && !path.contains(['?', '#', '{', '}'])
         && path.bytes().all(|b| b.is_ascii_graphic());
     if valid {
-        Ok(())
+        Ok(path.to_owned())
     } else {
-        Err(ConfigError::new(
-            "NOTIFY_PATH",
-            format!("{path:?} must be a literal path such as /alipay/notify"),
-        ))
+        Err("must be a literal path such as /alipay/notify")
     }
 }
 
@@ -413,6 +468,8 @@ mod tests {
 
     #[test]
     fn help_lists_every_variable() {
+        use clap::CommandFactory as _;
+        let help = common::config::reference_help(crate::cli::Cli::command());
         for variable in [
             "BIND_ADDR",
             "AMQP_URL",
@@ -437,7 +494,7 @@ mod tests {
             "ALIPAY_ENCRYPT_KEY",
             "ALIPAY_ENCRYPT_KEY_FILE",
         ] {
-            assert!(HELP.contains(variable), "{variable}");
+            assert!(help.contains(variable), "{variable}");
         }
     }
 

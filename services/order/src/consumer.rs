@@ -21,6 +21,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use chrono::Utc;
 use common::amqp::{Topology, dead_letter, header_text};
 use common::config::{ExposeSecret, SecretString};
@@ -57,6 +58,8 @@ const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
 /// only contend for the same rows' locks.
 const BATCH_WORKERS: usize = 2;
 const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
+/// Past this many doublings every schedule below is at its maximum.
+const DOUBLINGS: u32 = 10;
 
 /// How the consumer is set up.
 #[derive(Debug, Clone)]
@@ -70,18 +73,18 @@ pub struct ConsumerConfig {
 
 /// Runs until `shutdown` fires, reconnecting whenever the connection is lost.
 pub async fn run(state: SharedState, config: ConsumerConfig, shutdown: CancellationToken) {
-    let mut backoff = RECONNECT_BACKOFF;
+    let mut delays = doubling(RECONNECT_BACKOFF, MAX_RECONNECT_BACKOFF);
     while !shutdown.is_cancelled() {
         match consume(&state, &config, &shutdown).await {
             Ok(()) => break,
             Err(problem) => {
                 state.set_consumer_ready(false);
+                let backoff = delays.next().unwrap_or(MAX_RECONNECT_BACKOFF);
                 warn!(%problem, retry_in_ms = backoff.as_millis() as u64, "payment-event consumer down; reconnecting");
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF);
             }
         }
     }
@@ -451,7 +454,7 @@ async fn finish(
 /// 250 ms, 500 ms, then [`MAX_HOLD_PAUSE`]: quick to resume after a blip, gentle on a database
 /// that is starting up.
 pub fn hold_pause(tries: u32) -> Duration {
-    (Duration::from_millis(125) * (1u32 << tries.min(10))).min(MAX_HOLD_PAUSE)
+    step(Duration::from_millis(125), MAX_HOLD_PAUSE, tries)
 }
 
 /// Waits (less on shutdown), then hands the delivery back to the queue.
@@ -498,8 +501,25 @@ fn delivery_count(delivery: &Delivery) -> u32 {
 
 /// 100 ms, 200 ms, 400 ms … up to [`MAX_BACKOFF`].
 pub fn backoff_for(delivery_count: u32) -> Duration {
-    let factor = 1u32 << delivery_count.min(10);
-    (Duration::from_millis(100) * factor).min(MAX_BACKOFF)
+    step(Duration::from_millis(100), MAX_BACKOFF, delivery_count)
+}
+
+/// `first`, doubling each time up to `max`, without end: backon's exponential schedule. No
+/// jitter: the broker spreads redeliveries already, and a step is chosen by a count, not a clock.
+fn doubling(first: Duration, max: Duration) -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(first)
+        .with_factor(2.0)
+        .with_max_delay(max)
+        .without_max_times()
+        .build()
+}
+
+/// Step `n` (from 0) of [`doubling`]; counts come from the broker, so they are capped before
+/// walking the schedule.
+fn step(first: Duration, max: Duration, n: u32) -> Duration {
+    let n = usize::try_from(n.min(DOUBLINGS)).unwrap_or_default();
+    doubling(first, max).nth(n).unwrap_or(max)
 }
 
 async fn decide(state: &SharedState, delivery: &Delivery) -> (Option<EventKind>, Verdict) {
@@ -628,16 +648,18 @@ mod tests {
 
     #[test]
     fn holds_pause_a_little_longer_each_time() {
-        assert_eq!(hold_pause(1), Duration::from_millis(250));
-        assert_eq!(hold_pause(2), Duration::from_millis(500));
+        // backon multiplies in f32: whole milliseconds are what the schedules promise.
+        assert_eq!(hold_pause(1).as_millis(), 250);
+        assert_eq!(hold_pause(2).as_millis(), 500);
         assert_eq!(hold_pause(40), MAX_HOLD_PAUSE);
     }
 
     #[test]
     fn backoff_grows_and_is_bounded() {
-        assert_eq!(backoff_for(0), Duration::from_millis(100));
-        assert_eq!(backoff_for(1), Duration::from_millis(200));
-        assert_eq!(backoff_for(3), Duration::from_millis(800));
+        assert_eq!(backoff_for(0).as_millis(), 100);
+        assert_eq!(backoff_for(1).as_millis(), 200);
+        assert_eq!(backoff_for(3).as_millis(), 800);
         assert_eq!(backoff_for(50), MAX_BACKOFF);
+        assert_eq!(backoff_for(u32::MAX), MAX_BACKOFF);
     }
 }

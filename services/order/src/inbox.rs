@@ -313,7 +313,7 @@ async fn dead_letter_row(
 
 /// `25h`, `90s`: for a reason a person reads.
 fn humanize(duration: chrono::Duration) -> String {
-    common::config::format_duration(duration.to_std().unwrap_or_default())
+    common::config::format_duration(duration.to_std().unwrap_or_default()).to_string()
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! expiry, and refunds.
 //!
 //! Modules, from the edge inwards:
-//! - [`settings`]: environment variables, validated at start-up, and the `--help` text;
+//! - [`cli`]: the command line, whose generated `--help` lists every variable;
+//! - [`settings`]: environment variables, validated at start-up;
 //! - [`startup`]: [`Application`] wires the HTTP server, the consumer and the sweeper to one
 //!   shutdown token;
 //! - [`routes`]: HTTP handlers (the original frontend's `/order/pay/` and `/order/success/`, the
@@ -22,6 +23,7 @@
 //!   [`db`]: the pool, the embedded migrations, the demo catalog;
 //! - [`state`], [`metrics`]: what everything shares.
 
+pub mod cli;
 pub mod consumer;
 pub mod db;
 pub mod dead_letters;

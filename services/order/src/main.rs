@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use common::config::{Env, parse_duration};
-use order::settings::HELP;
-use order::{Application, Settings};
+use common::config::ConfigError;
+use order::Application;
+use order::cli::{Cli, Command, DeadLetterAction};
+use order::settings::{AmqpArgs, JwtArgs, SettingsArgs};
 use tracing::{error, info};
 
 /// Each request allocates many small strings (JSON, SQL binds, gRPC messages); mimalloc keeps
@@ -14,92 +14,35 @@ use tracing::{error, info};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// order: course catalog, orders and Alipay pay links, payment events, expiry and refunds.
-///
-/// With no command it runs the server (HTTP, the payment-event consumer and the expiry sweeper).
-/// It is configured by environment variables, listed below.
-#[derive(Debug, Parser)]
-#[command(name = "order", version, after_help = HELP)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Print a JWT signed with JWT_SECRET, for local use.
-    Token {
-        /// The user id (the token's `sub`).
-        #[arg(long)]
-        user_id: String,
-        /// Give the token the admin role (refunds).
-        #[arg(long)]
-        admin: bool,
-        /// How long the token is valid, e.g. 30m, 1h, 7d.
-        #[arg(long, default_value = "1h", value_parser = parse_duration)]
-        ttl: Duration,
-    },
-    /// The dead-letter queue: events that could not be applied, with their reasons. Reads
-    /// AMQP_URL and AMQP_PREFIX.
-    DeadLetters {
-        #[command(subcommand)]
-        action: DeadLetterAction,
-    },
-    /// Reconcile one day against Alipay's trade bill now and print the differences (configured
-    /// by the same environment as the server). Exit status 0: all agree or healed; 3: some
-    /// differences remain; 1: the run failed.
-    Reconcile {
-        /// The Beijing day, YYYY-MM-DD (Alipay has a day's bill from the next morning).
-        #[arg(long)]
-        date: chrono::NaiveDate,
-        /// Print the run and its differences as JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum DeadLetterAction {
-    /// List every dead letter (left in place): id, routing key, order, reason.
-    List {
-        /// One JSON object per line instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Put dead letters back on the payments exchange (after fixing what made them fail).
-    /// Idempotent: an event applied before is a no-op.
-    Replay {
-        /// The id (event id) of a letter to replay; repeat for several.
-        #[arg(
-            long = "id",
-            value_name = "ID",
-            required_unless_present = "all",
-            conflicts_with = "all"
-        )]
-        ids: Vec<String>,
-        /// Replay every letter.
-        #[arg(long)]
-        all: bool,
-    },
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::config::parse_command_line::<Cli>() {
+        Ok(cli) => cli,
+        Err(problem) => return invalid_configuration(&problem),
+    };
+    let settings = cli.settings;
     match cli.command {
         Some(Command::Token {
             user_id,
             admin,
             ttl,
-        }) => token(&user_id, admin, ttl),
-        Some(Command::DeadLetters { action }) => dead_letters(action).await,
-        Some(Command::Reconcile { date, json }) => reconcile(date, json).await,
-        None => serve().await,
+        }) => token(settings.jwt, &user_id, admin, ttl),
+        Some(Command::DeadLetters { action }) => dead_letters(settings.amqp, action).await,
+        Some(Command::Reconcile { date, json }) => reconcile(settings, date, json).await,
+        None => serve(settings).await,
     }
 }
 
-fn token(user_id: &str, admin: bool, ttl: Duration) -> ExitCode {
-    let issued = Settings::jwt_from_env(&Env::from_process())
+/// Logged like every start-up failure (JSON on stdout), naming the variable.
+fn invalid_configuration(problem: &ConfigError) -> ExitCode {
+    common::telemetry::init();
+    error!(variable = %problem.variable, %problem, "invalid configuration");
+    ExitCode::FAILURE
+}
+
+fn token(jwt: JwtArgs, user_id: &str, admin: bool, ttl: Duration) -> ExitCode {
+    let issued = jwt
+        .resolve()
         .and_then(|key| key.issuer())
         .map_err(|e| e.to_string())
         .and_then(|issuer| {
@@ -119,8 +62,8 @@ fn token(user_id: &str, admin: bool, ttl: Duration) -> ExitCode {
     }
 }
 
-async fn dead_letters(action: DeadLetterAction) -> ExitCode {
-    match run_dead_letters(action).await {
+async fn dead_letters(amqp: AmqpArgs, action: DeadLetterAction) -> ExitCode {
+    match run_dead_letters(amqp, action).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {
             eprintln!("order dead-letters: {problem}");
@@ -129,9 +72,9 @@ async fn dead_letters(action: DeadLetterAction) -> ExitCode {
     }
 }
 
-async fn reconcile(date: chrono::NaiveDate, json: bool) -> ExitCode {
+async fn reconcile(settings: SettingsArgs, date: chrono::NaiveDate, json: bool) -> ExitCode {
     // Logs would mix with the table on stdout: only problems, on stderr.
-    match Settings::from_env(&Env::from_process()) {
+    match settings.resolve() {
         Ok(settings) => order::reconcile::cli::reconcile(&settings, date, json).await,
         Err(problem) => {
             eprintln!("order reconcile: {problem}");
@@ -140,15 +83,13 @@ async fn reconcile(date: chrono::NaiveDate, json: bool) -> ExitCode {
     }
 }
 
-async fn run_dead_letters(action: DeadLetterAction) -> Result<(), String> {
+async fn run_dead_letters(amqp: AmqpArgs, action: DeadLetterAction) -> Result<(), String> {
     use common::config::ExposeSecret as _;
     use order::dead_letters::{self, Selection};
 
-    let (amqp_url, prefix) =
-        Settings::amqp_from_env(&Env::from_process()).map_err(|e| e.to_string())?;
-    let topology = common::amqp::Topology::with_prefix(&prefix);
+    let topology = common::amqp::Topology::with_prefix(amqp.prefix());
     let connection = lapin::Connection::connect(
-        amqp_url.expose_secret(),
+        amqp.amqp_url.expose_secret(),
         lapin::ConnectionProperties::default(),
     )
     .await
@@ -217,15 +158,12 @@ async fn run_dead_letters(action: DeadLetterAction) -> Result<(), String> {
     result
 }
 
-async fn serve() -> ExitCode {
-    common::telemetry::init();
-    let settings = match Settings::from_env(&Env::from_process()) {
+async fn serve(settings: SettingsArgs) -> ExitCode {
+    let settings = match settings.resolve() {
         Ok(settings) => settings,
-        Err(problem) => {
-            error!(variable = %problem.variable, %problem, "invalid configuration");
-            return ExitCode::FAILURE;
-        }
+        Err(problem) => return invalid_configuration(&problem),
     };
+    common::telemetry::init();
     info!(settings = %settings.summary(), reconcile = %settings.reconcile.summary(), "starting order");
     let shutdown = common::shutdown::shutdown_signal();
     let application = match Application::build(settings, shutdown).await {

@@ -1,111 +1,161 @@
 //! Configuration from environment variables, validated once at start-up.
 //!
-//! Read through [`common::config::Env`], so every error names the variable; tests build settings
-//! from a map. [`HELP`] is printed by `order --help` (clap's `after_help`): keep it in step with
-//! [`Settings::from_env`] and the README's configuration table.
+//! [`SettingsArgs`] declares every variable for clap (name, default, parser, help), so
+//! `order --help` is generated from it and lists them all; [`SettingsArgs::resolve`] then checks
+//! what spans several variables. Every error names the variable. Tests build settings from pairs
+//! with [`Settings::from_env`] and [`Env::from_pairs`], through the same parser.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use clap::ArgAction;
 use common::amqp::Topology;
 use common::auth::{JwtIssuer, JwtVerifier};
-use common::config::{ConfigError, Env, ExposeSecret, SecretString, format_duration};
+use common::config::{self, ConfigError, Env, ExposeSecret, SecretString, format_duration};
 use lapin::uri::{AMQPScheme, AMQPUri};
 
-pub const DEFAULT_BIND_ADDR: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8080);
+use crate::reconcile::{ReconcileArgs, ReconcileSettings};
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/order";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const DEFAULT_PAYMENT_GATEWAY_URL: &str = "http://127.0.0.1:50051";
-/// Signing a pay link is local to the gateway; queries and refunds go to Alipay and back.
-pub const DEFAULT_GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
-/// HTTP/2 connections to the gateway, used in turn. One is enough on the 2-core bench machine
-/// (4 measured no faster); more may help a gateway with cores to spare.
-pub const DEFAULT_GATEWAY_CONNECTIONS: usize = 1;
-/// Alipay's own default for a page-pay cashier is much longer; half an hour keeps course seats
-/// and prices honest without rushing a buyer.
-pub const DEFAULT_ORDER_TTL: Duration = Duration::from_secs(30 * 60);
-pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
-pub const DEFAULT_SUCCESS_QUERY_INTERVAL: Duration = Duration::from_secs(5);
-/// Enough unacked events to keep the database busy, few enough that a crash redelivers little.
-pub const DEFAULT_PREFETCH: u16 = 32;
-/// Two HTTP workers on two cores; the pool serves them plus the consumer and the sweeper.
-pub const DEFAULT_POOL_SIZE: usize = 16;
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-/// How old a pending refund must be before the sweeper settles it with QueryRefund.
-pub const DEFAULT_REFUND_SETTLE_AFTER: Duration = Duration::from_secs(60);
-/// When an unpaid order is asked about after its creation: early enough that a lost
-/// notification costs the buyer a minute, spaced so that an abandoned cashier costs a few
-/// queries. The last step repeats until the order expires.
-pub const DEFAULT_SYNC_SCHEDULE: &str = "1m,3m,10m";
-/// How long an event that came before its payment waits: as long as Alipay itself retries a
-/// notification (4m, 10m, 10m, 1h, 2h, 6h, 15h: about 25 h).
-pub const DEFAULT_EARLY_EVENT_PATIENCE: Duration = Duration::from_secs(25 * 3600);
-/// How often the depth of the dead-letter queue is read into the metrics.
-pub const DEFAULT_DEAD_LETTER_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Printed after clap's usage by `order --help`.
-pub const HELP: &str = "\
-ENVIRONMENT (an empty value counts as unset; durations are written 500ms, 15s, 30m, 1h):
-  BIND_ADDR               host:port of the HTTP server                    [default: 0.0.0.0:8080]
-  DATABASE_URL            PostgreSQL URL (no TLS)   [default: postgres://postgres@127.0.0.1:5432/order]
-  DATABASE_POOL_SIZE      connections in the pool                                   [default: 16]
-  AMQP_URL                RabbitMQ URL, amqp://   [default: amqp://guest:guest@127.0.0.1:5672/%2f]
-  AMQP_PREFIX             prefix of every exchange and queue name (tests, shared brokers)
-                                                                                  [default: none]
-  AMQP_PREFETCH           unacknowledged events the consumer holds at once (1-1000)  [default: 32]
-  PAYMENT_GATEWAY_URL     the payment-gateway's gRPC URL           [default: http://127.0.0.1:50051]
-  PAYMENT_GATEWAY_TIMEOUT bound on connecting to the gateway and on each call       [default: 5s]
-  PAYMENT_GATEWAY_CONNECTIONS  HTTP/2 connections to the gateway, used in turn (1-64) [default: 1]
-  JWT_SECRET              HS256 secret (at least 32 bytes)         [set exactly one of JWT_SECRET,
-  JWT_PUBLIC_KEY          RS256 public key (PEM)                     JWT_PUBLIC_KEY,
-  JWT_PUBLIC_KEY_FILE     ... or a file holding it                   JWT_PUBLIC_KEY_FILE]
-  ORDER_TTL               how long an unpaid order (and its Alipay trade) stays open [default: 30m]
-  EXPIRY_SWEEP_INTERVAL   how often expired orders are closed; 0s turns the sweeper off
-                                                                                   [default: 30s]
-  REFUND_SETTLE_AFTER     pending refunds older than this are settled by the sweeper [default: 1m]
-  SYNC_SCHEDULE           when the sweeper asks Alipay (QueryTrade) about an unpaid order, after
-                          its creation; the last step repeats until expiry; off: only at expiry
-                                                                             [default: 1m,3m,10m]
-  EARLY_EVENT_PATIENCE    how long an event that came before its payment waits, then it is
-                          dead-lettered (early_event_expired)                       [default: 25h]
-  DEAD_LETTER_POLL_INTERVAL  how often the dead-letter queue's depth is read into /metrics
-                                                                                   [default: 30s]
-  SUCCESS_QUERY_INTERVAL  the return page asks Alipay about one order at most this often
-                                                                                    [default: 5s]
-  ALIPAY_APP_ID           our app id; events for any other app are dead-lettered       [required]
-  SEED_DEMO_DATA          on/off: put the three demo courses into an empty catalog   [default: on]
-  STOREFRONT              on/off: serve the demo pages at / and a dev login that mints tokens for
-                          anyone (needs JWT_SECRET); local runs only               [default: off]
-  HTTP_WORKERS            HTTP worker threads                           [default: number of CPUs]
-  SHUTDOWN_TIMEOUT        on SIGTERM, how long in-flight requests may take          [default: 30s]
-  RUST_LOG                log filter (JSON logs on stdout)                        [default: info]
-  RECONCILE_AT            Beijing time of day of the daily reconciliation of yesterday's bill
-                          (HH:MM), or off; replicas run it once                   [default: 10:00]
-  BILL_DOWNLOAD_TIMEOUT   bound on downloading one bill                             [default: 60s]
-  BILL_DOWNLOAD_ATTEMPTS  attempts at a bill download, each with a fresh link (1-10) [default: 3]
-  BILL_MAX_ZIP_BYTES      largest bill zip accepted (e.g. 64MiB)                 [default: 64MiB]
-  BILL_MAX_CSV_BYTES      largest CSV in it once decompressed (zip bombs)       [default: 512MiB]
-  ALIPAY_SELLER_ID        our PID (2088...): a bill of any other account is refused
-                                                                           [default: not checked]
+/// Every variable the service reads, as clap parses it (each alone); flattened into
+/// [`crate::cli::Cli`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
+    /// host:port of the HTTP server
+    #[arg(long, help_heading = "Server", env = "BIND_ADDR", value_name = "HOST:PORT", default_value = "0.0.0.0:8080",
+          value_parser = config::parse_socket_addr)]
+    pub bind_addr: SocketAddr,
+    /// HTTP worker threads [default: the number of CPUs]
+    #[arg(long, help_heading = "Server", env = "HTTP_WORKERS", value_name = "N", value_parser = config::workers)]
+    pub http_workers: Option<usize>,
+    /// On SIGTERM, how long in-flight requests may take
+    #[arg(long, help_heading = "Server", env = "SHUTDOWN_TIMEOUT", value_name = "DURATION", default_value = "30s",
+          value_parser = config::duration)]
+    pub shutdown_timeout: Duration,
+    /// Our app id; events for any other app are dead-lettered [required]
+    #[arg(long, help_heading = "Server", env = "ALIPAY_APP_ID", value_name = "APPID", value_parser = config::identifier)]
+    pub alipay_app_id: Option<String>,
+    /// on/off: put the three demo courses into an empty catalog
+    #[arg(long, help_heading = "Server", env = "SEED_DEMO_DATA", value_name = "ON/OFF", default_value = "on",
+          value_parser = config::parse_flag, action = ArgAction::Set)]
+    pub seed_demo_data: bool,
+    /// on/off: serve the demo pages at / and a dev login that mints tokens for anyone (needs
+    /// JWT_SECRET); local runs only
+    #[arg(long, help_heading = "Server", env = "STOREFRONT", value_name = "ON/OFF", default_value = "off",
+          value_parser = config::parse_flag, action = ArgAction::Set)]
+    pub storefront: bool,
 
-COMMANDS:
-  order reconcile --date YYYY-MM-DD [--json]   reconcile one day now and print the differences
-  order dead-letters list [--json]             the dead-letter queue with each letter's reason
-  order dead-letters replay --id ID... | --all  put dead letters back (idempotent)
-  order token --user-id N [--admin] [--ttl 1h]  a JWT signed with JWT_SECRET (local use)
+    /// PostgreSQL URL (no TLS)
+    #[arg(long, help_heading = "Database", env = "DATABASE_URL", value_name = "URL", default_value = DEFAULT_DATABASE_URL,
+          value_parser = database_url, hide_env_values = true)]
+    pub database_url: SecretString,
+    /// Connections in the pool
+    #[arg(long, help_heading = "Database", env = "DATABASE_POOL_SIZE", value_name = "N", default_value = "16",
+          value_parser = config::number_in(1usize..=1000))]
+    pub database_pool_size: usize,
 
-ROUTES:
-  POST /order/pay/                  create an order and its Alipay pay link (JWT)
-  GET  /order/success/              the return page's status check
-  GET  /api/v1/courses[/{id}]       the catalog
-  GET  /api/v1/orders[/{no}]        my orders (JWT); POST /api/v1/orders/{no}/cancel, /pay-link
-  POST /api/v1/orders/{no}/refunds  refund (admin JWT); GET lists; POST /api/v1/refunds/{no}/retry
-  GET  /api/v1/reconciliations[/{date}]  reconciliation runs and differences (admin JWT)
-  GET  /api/v1/openapi.json         the OpenAPI document
-  GET  /healthz  /readyz  /metrics
-";
+    #[command(flatten)]
+    pub amqp: AmqpArgs,
+    /// Unacknowledged events the consumer holds at once (1-1000)
+    #[arg(long, help_heading = "RabbitMQ", env = "AMQP_PREFETCH", value_name = "N", default_value = "32",
+          value_parser = config::number_in(1u16..=1000))]
+    pub amqp_prefetch: u16,
+    /// How often the dead-letter queue's depth is read into /metrics
+    #[arg(long, help_heading = "RabbitMQ", env = "DEAD_LETTER_POLL_INTERVAL", value_name = "DURATION", default_value = "30s",
+          value_parser = config::positive_duration)]
+    pub dead_letter_poll_interval: Duration,
+    /// How long an event that came before its payment waits, then it is dead-lettered
+    /// (early_event_expired); as long as Alipay itself retries a notification
+    #[arg(long, help_heading = "RabbitMQ", env = "EARLY_EVENT_PATIENCE", value_name = "DURATION", default_value = "25h",
+          value_parser = config::duration)]
+    pub early_event_patience: Duration,
+
+    /// The payment-gateway's gRPC URL
+    #[arg(long, help_heading = "Payment gateway", env = "PAYMENT_GATEWAY_URL", value_name = "URL",
+          default_value = DEFAULT_PAYMENT_GATEWAY_URL, value_parser = http_url)]
+    pub payment_gateway_url: String,
+    /// Bound on connecting to the gateway and on each call
+    #[arg(long, help_heading = "Payment gateway", env = "PAYMENT_GATEWAY_TIMEOUT", value_name = "DURATION", default_value = "5s",
+          value_parser = config::positive_duration)]
+    pub payment_gateway_timeout: Duration,
+    /// HTTP/2 connections to the gateway, used in turn (1-64); one is enough on two cores
+    #[arg(long, help_heading = "Payment gateway", env = "PAYMENT_GATEWAY_CONNECTIONS", value_name = "N", default_value = "1",
+          value_parser = config::number_in(1usize..=64))]
+    pub payment_gateway_connections: usize,
+
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+
+    /// How long an unpaid order (and its Alipay trade) stays open (1m-15d)
+    #[arg(long, help_heading = "Orders", env = "ORDER_TTL", value_name = "DURATION", default_value = "30m",
+          value_parser = order_ttl)]
+    pub order_ttl: Duration,
+    /// How often expired orders are closed; 0s turns the sweeper off
+    #[arg(long, help_heading = "Orders", env = "EXPIRY_SWEEP_INTERVAL", value_name = "DURATION", default_value = "30s",
+          value_parser = config::duration)]
+    pub expiry_sweep_interval: Duration,
+    /// When the sweeper asks Alipay (QueryTrade) about an unpaid order, after its creation; the
+    /// last step repeats until expiry; off: only at expiry
+    #[arg(long, help_heading = "Orders", env = "SYNC_SCHEDULE", value_name = "DURATIONS", default_value = "1m,3m,10m",
+          value_parser = parse_sync_schedule)]
+    pub sync_schedule: SyncSchedule,
+    /// The return page asks Alipay about one order at most this often
+    #[arg(long, help_heading = "Orders", env = "SUCCESS_QUERY_INTERVAL", value_name = "DURATION", default_value = "5s",
+          value_parser = config::duration)]
+    pub success_query_interval: Duration,
+    /// Pending refunds older than this are settled by the sweeper (QueryRefund)
+    #[arg(long, help_heading = "Orders", env = "REFUND_SETTLE_AFTER", value_name = "DURATION", default_value = "1m",
+          value_parser = config::duration)]
+    pub refund_settle_after: Duration,
+
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+}
+
+/// The broker: all `order dead-letters` needs.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "RabbitMQ")]
+pub struct AmqpArgs {
+    /// RabbitMQ URL, amqp://
+    #[arg(long, env = "AMQP_URL", value_name = "URL", default_value = DEFAULT_AMQP_URL,
+          value_parser = amqp_url, hide_env_values = true)]
+    pub amqp_url: SecretString,
+    /// Prefix of every exchange and queue name (tests, shared brokers) [default: none]
+    #[arg(long, env = "AMQP_PREFIX", value_name = "PREFIX", value_parser = amqp_prefix)]
+    pub amqp_prefix: Option<String>,
+}
+
+impl AmqpArgs {
+    /// The prefix of the RabbitMQ names (empty: none).
+    pub fn prefix(&self) -> &str {
+        self.amqp_prefix.as_deref().unwrap_or_default()
+    }
+}
+
+/// How tokens are checked: all `order token` needs. Exactly one of the three is set.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Tokens (set exactly one)")]
+pub struct JwtArgs {
+    /// HS256 secret (at least 32 bytes); `order token` mints with it
+    #[arg(long, env = "JWT_SECRET", value_name = "SECRET", value_parser = config::secret,
+          hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// RS256 public key (PEM); the issuer lives elsewhere
+    #[arg(long, env = "JWT_PUBLIC_KEY", value_name = "PEM")]
+    pub jwt_public_key: Option<String>,
+    /// ... or a file holding it
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", value_name = "PATH")]
+    pub jwt_public_key_file: Option<PathBuf>,
+}
+
+/// Delays after creation at which unpaid orders are queried, growing; empty: only at expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSchedule(pub Vec<Duration>);
 
 /// How tokens are checked.
 #[derive(Clone)]
@@ -179,15 +229,18 @@ pub struct Settings {
     pub http_workers: usize,
     pub shutdown_timeout: Duration,
     /// The daily reconciliation against Alipay's bill.
-    pub reconcile: crate::reconcile::ReconcileSettings,
+    pub reconcile: ReconcileSettings,
 }
 
-impl Settings {
-    /// Reads only what `order token` needs: the JWT key.
-    pub fn jwt_from_env(env: &Env) -> Result<JwtKey, ConfigError> {
-        let secret = env.secret_optional("JWT_SECRET")?;
-        let public_key = env.text_or_file("JWT_PUBLIC_KEY")?;
-        let key = match (secret, public_key) {
+impl JwtArgs {
+    /// The one key set, checked.
+    pub fn resolve(self) -> Result<JwtKey, ConfigError> {
+        let public_key = config::text_or_file(
+            "JWT_PUBLIC_KEY",
+            self.jwt_public_key,
+            self.jwt_public_key_file,
+        )?;
+        let key = match (self.jwt_secret, public_key) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
                     "JWT_SECRET",
@@ -206,151 +259,56 @@ impl Settings {
         key.verifier()?;
         Ok(key)
     }
+}
 
-    /// Reads only what `order dead-letters` needs: the broker's URL and the names' prefix.
-    pub fn amqp_from_env(env: &Env) -> Result<(SecretString, String), ConfigError> {
-        let amqp_url = env
-            .secret_optional("AMQP_URL")?
-            .unwrap_or_else(|| SecretString::from(DEFAULT_AMQP_URL));
-        validate_amqp_url(amqp_url.expose_secret())?;
-        let amqp_prefix = env.or("AMQP_PREFIX", String::new())?;
-        if amqp_prefix.len() > 200 || !amqp_prefix.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ConfigError::new(
-                "AMQP_PREFIX",
-                "must be printable ASCII, at most 200 bytes",
-            ));
-        }
-        Ok((amqp_url, amqp_prefix))
-    }
-
-    /// Reads and validates every variable; the first problem found is returned.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let bind_addr = env.socket_addr_or("BIND_ADDR", DEFAULT_BIND_ADDR)?;
-
-        let database_url = env
-            .secret_optional("DATABASE_URL")?
-            .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL));
-        let url = database_url.expose_secret();
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            // The value may hold a password, so it is not quoted.
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "is not a PostgreSQL URL such as postgres://user:pass@host:5432/order",
-            ));
-        }
-        let database_pool_size = env.or("DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE)?;
-        if !(1..=1000).contains(&database_pool_size) {
-            return Err(ConfigError::new(
-                "DATABASE_POOL_SIZE",
-                "must be between 1 and 1000",
-            ));
-        }
-
-        let (amqp_url, amqp_prefix) = Self::amqp_from_env(env)?;
-        let amqp_prefetch = env.or("AMQP_PREFETCH", DEFAULT_PREFETCH)?;
-        if !(1..=1000).contains(&amqp_prefetch) {
-            return Err(ConfigError::new(
-                "AMQP_PREFETCH",
-                "must be between 1 and 1000",
-            ));
-        }
-
-        let payment_gateway_url = env.or(
-            "PAYMENT_GATEWAY_URL",
-            DEFAULT_PAYMENT_GATEWAY_URL.to_owned(),
-        )?;
-        if !(payment_gateway_url.starts_with("http://")
-            || payment_gateway_url.starts_with("https://"))
+impl SettingsArgs {
+    /// Checks what spans several variables; the first problem found is returned.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let jwt = self.jwt.resolve()?;
+        let app_id = self
+            .alipay_app_id
+            .ok_or_else(|| ConfigError::new("ALIPAY_APP_ID", "is required but not set"))?;
+        if self.storefront
+            && let JwtKey::PublicKey(_) = jwt
         {
-            return Err(ConfigError::new(
-                "PAYMENT_GATEWAY_URL",
-                format!("{payment_gateway_url:?} must start with http:// or https://"),
-            ));
-        }
-        let payment_gateway_timeout =
-            env.duration_or("PAYMENT_GATEWAY_TIMEOUT", DEFAULT_GATEWAY_TIMEOUT)?;
-        if payment_gateway_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "PAYMENT_GATEWAY_TIMEOUT",
-                "must be longer than 0s",
-            ));
-        }
-
-        let payment_gateway_connections =
-            env.or("PAYMENT_GATEWAY_CONNECTIONS", DEFAULT_GATEWAY_CONNECTIONS)?;
-        if !(1..=64).contains(&payment_gateway_connections) {
-            return Err(ConfigError::new(
-                "PAYMENT_GATEWAY_CONNECTIONS",
-                "must be between 1 and 64",
-            ));
-        }
-
-        let jwt = Self::jwt_from_env(env)?;
-
-        let order_ttl = env.duration_or("ORDER_TTL", DEFAULT_ORDER_TTL)?;
-        // Alipay's time_expire has one-minute precision in places and a 15-day ceiling.
-        if order_ttl < Duration::from_secs(60) || order_ttl > Duration::from_secs(15 * 86_400) {
-            return Err(ConfigError::new("ORDER_TTL", "must be between 1m and 15d"));
-        }
-        let sweep_interval = env.duration_or("EXPIRY_SWEEP_INTERVAL", DEFAULT_SWEEP_INTERVAL)?;
-        let sweep_interval = (!sweep_interval.is_zero()).then_some(sweep_interval);
-        let refund_settle_after =
-            env.duration_or("REFUND_SETTLE_AFTER", DEFAULT_REFUND_SETTLE_AFTER)?;
-        let success_query_interval =
-            env.duration_or("SUCCESS_QUERY_INTERVAL", DEFAULT_SUCCESS_QUERY_INTERVAL)?;
-        let sync_schedule =
-            parse_sync_schedule(&env.or("SYNC_SCHEDULE", DEFAULT_SYNC_SCHEDULE.to_owned())?)?;
-        let early_event_patience =
-            env.duration_or("EARLY_EVENT_PATIENCE", DEFAULT_EARLY_EVENT_PATIENCE)?;
-        let dead_letter_poll_interval = env.duration_or(
-            "DEAD_LETTER_POLL_INTERVAL",
-            DEFAULT_DEAD_LETTER_POLL_INTERVAL,
-        )?;
-        if dead_letter_poll_interval.is_zero() {
-            return Err(ConfigError::new(
-                "DEAD_LETTER_POLL_INTERVAL",
-                "must be longer than 0s",
-            ));
-        }
-
-        let app_id = env.identifier("ALIPAY_APP_ID")?;
-        let seed_demo_data = env.flag_or("SEED_DEMO_DATA", true)?;
-        let storefront = env.flag_or("STOREFRONT", false)?;
-        if storefront && let JwtKey::PublicKey(_) = jwt {
             return Err(ConfigError::new(
                 "STOREFRONT",
                 "needs JWT_SECRET: its dev login mints HS256 tokens",
             ));
         }
-
-        let http_workers = env.workers_or_cpus("HTTP_WORKERS")?;
-        let shutdown_timeout = env.duration_or("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT)?;
-
-        Ok(Self {
-            bind_addr,
-            database_url,
-            database_pool_size,
-            amqp_url,
-            amqp_prefix,
-            amqp_prefetch,
-            payment_gateway_url,
-            payment_gateway_timeout,
-            payment_gateway_connections,
+        Ok(Settings {
+            bind_addr: self.bind_addr,
+            database_url: self.database_url,
+            database_pool_size: self.database_pool_size,
+            amqp_prefix: self.amqp.prefix().to_owned(),
+            amqp_url: self.amqp.amqp_url,
+            amqp_prefetch: self.amqp_prefetch,
+            payment_gateway_url: self.payment_gateway_url,
+            payment_gateway_timeout: self.payment_gateway_timeout,
+            payment_gateway_connections: self.payment_gateway_connections,
             jwt,
-            order_ttl,
-            sweep_interval,
-            refund_settle_after,
-            sync_schedule,
-            early_event_patience,
-            dead_letter_poll_interval,
-            success_query_interval,
+            order_ttl: self.order_ttl,
+            sweep_interval: (!self.expiry_sweep_interval.is_zero())
+                .then_some(self.expiry_sweep_interval),
+            refund_settle_after: self.refund_settle_after,
+            sync_schedule: self.sync_schedule.0,
+            early_event_patience: self.early_event_patience,
+            dead_letter_poll_interval: self.dead_letter_poll_interval,
+            success_query_interval: self.success_query_interval,
             app_id,
-            seed_demo_data,
-            storefront,
-            http_workers,
-            shutdown_timeout,
-            reconcile: crate::reconcile::ReconcileSettings::from_env(env)?,
+            seed_demo_data: self.seed_demo_data,
+            storefront: self.storefront,
+            http_workers: self.http_workers.unwrap_or_else(config::cpus),
+            shutdown_timeout: self.shutdown_timeout,
+            reconcile: self.reconcile.resolve(),
         })
+    }
+}
+
+impl Settings {
+    /// Reads and validates every variable; the first problem found is returned.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.parse::<SettingsArgs>()?.resolve()
     }
 
     /// The RabbitMQ names, under `AMQP_PREFIX`.
@@ -376,7 +334,7 @@ impl Settings {
             },
             format_duration(self.order_ttl),
             self.sweep_interval
-                .map_or_else(|| "off".to_owned(), format_duration),
+                .map_or_else(|| "off".to_owned(), |d| format_duration(d).to_string()),
             self.app_id,
             self.seed_demo_data,
             self.storefront,
@@ -385,41 +343,67 @@ impl Settings {
     }
 }
 
-/// `1m,3m,10m`: growing delays after creation, each longer than the one before; `off` (or
-/// empty) turns active sync off.
-fn parse_sync_schedule(text: &str) -> Result<Vec<Duration>, ConfigError> {
+fn database_url(url: &str) -> Result<SecretString, &'static str> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(SecretString::from(url))
+    } else {
+        // The value may hold a password, so it is not quoted.
+        Err("is not a PostgreSQL URL such as postgres://user:pass@host:5432/order")
+    }
+}
+
+fn http_url(url: &str) -> Result<String, &'static str> {
+    let url = url.trim();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.to_owned())
+    } else {
+        Err("must start with http:// or https://")
+    }
+}
+
+fn amqp_prefix(prefix: &str) -> Result<String, &'static str> {
+    let prefix = prefix.trim();
+    if prefix.len() > 200 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be printable ASCII, at most 200 bytes");
+    }
+    Ok(prefix.to_owned())
+}
+
+/// Alipay's time_expire has one-minute precision in places and a 15-day ceiling.
+fn order_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = config::duration(text)?;
+    if ttl < Duration::from_secs(60) || ttl > Duration::from_secs(15 * 86_400) {
+        return Err("must be between 1m and 15d".to_owned());
+    }
+    Ok(ttl)
+}
+
+/// `1m,3m,10m`: growing delays after creation, each longer than the one before; `off` turns
+/// active sync off.
+fn parse_sync_schedule(text: &str) -> Result<SyncSchedule, String> {
     let text = text.trim();
     if text.is_empty() || text.eq_ignore_ascii_case("off") {
-        return Ok(Vec::new());
+        return Ok(SyncSchedule(Vec::new()));
     }
     let mut steps = Vec::new();
     for part in text.split(',') {
-        let step = common::config::parse_duration(part.trim())
-            .map_err(|e| ConfigError::new("SYNC_SCHEDULE", format!("{:?}: {e}", part.trim())))?;
+        let step = config::duration(part.trim()).map_err(|e| format!("{:?}: {e}", part.trim()))?;
         if step.is_zero() || steps.last().is_some_and(|last| step <= *last) {
-            return Err(ConfigError::new(
-                "SYNC_SCHEDULE",
-                "must be growing delays after creation, such as 1m,3m,10m (or off)",
-            ));
+            return Err(
+                "must be growing delays after creation, such as 1m,3m,10m (or off)".to_owned(),
+            );
         }
         steps.push(step);
     }
-    Ok(steps)
+    Ok(SyncSchedule(steps))
 }
 
-fn validate_amqp_url(url: &str) -> Result<(), ConfigError> {
-    let parsed = AMQPUri::from_str(url).map_err(|_| {
-        ConfigError::new(
-            "AMQP_URL",
-            "is not an AMQP URL such as amqp://user:pass@host:5672/%2f",
-        )
-    })?;
+fn amqp_url(url: &str) -> Result<SecretString, &'static str> {
+    let parsed = AMQPUri::from_str(url)
+        .map_err(|_| "is not an AMQP URL such as amqp://user:pass@host:5672/%2f")?;
     match parsed.scheme {
-        AMQPScheme::AMQP => Ok(()),
-        AMQPScheme::AMQPS => Err(ConfigError::new(
-            "AMQP_URL",
-            "amqps:// is not supported by this build; use amqp://",
-        )),
+        AMQPScheme::AMQP => Ok(SecretString::from(url)),
+        AMQPScheme::AMQPS => Err("amqps:// is not supported by this build; use amqp://"),
     }
 }
 
@@ -548,6 +532,8 @@ mod tests {
 
     #[test]
     fn help_lists_every_variable() {
+        use clap::CommandFactory as _;
+        let help = common::config::reference_help(crate::cli::Cli::command());
         for variable in [
             "BIND_ADDR",
             "DATABASE_URL",
@@ -577,8 +563,11 @@ mod tests {
             "BILL_MAX_ZIP_BYTES",
             "BILL_MAX_CSV_BYTES",
             "ALIPAY_SELLER_ID",
+            "SYNC_SCHEDULE",
+            "EARLY_EVENT_PATIENCE",
+            "DEAD_LETTER_POLL_INTERVAL",
         ] {
-            assert!(HELP.contains(variable), "{variable}");
+            assert!(help.contains(variable), "{variable}");
         }
     }
 }

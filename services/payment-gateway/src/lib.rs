@@ -2,7 +2,8 @@
 //! links and calls Alipay's server APIs for the order service, verifying every answer.
 //!
 //! Modules, from the edge inwards:
-//! - [`settings`]: environment variables (or code), validated at start-up, and the `--help` text;
+//! - [`cli`]: the command line, whose generated `--help` lists every variable;
+//! - [`settings`]: environment variables (or code), validated at start-up;
 //! - [`startup`]: [`Application`] wires the gRPC server (gateway, health, reflection) and the
 //!   small HTTP side together and orders the shutdown; [`RunningGateway`] for tests;
 //! - [`service`]: the seven RPCs on the `alipay` crate, with retries for idempotent calls;
@@ -12,6 +13,7 @@
 //! - [`metrics`]: the Prometheus registry;
 //! - [`keygen`]: the `keygen` subcommand (a new app key pair in the key tool's formats).
 
+pub mod cli;
 pub mod error;
 pub mod http;
 pub mod keygen;

@@ -2,13 +2,12 @@
 //! bind, build, run.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use common::config::Env;
-use payment_gateway::settings::ENVIRONMENT_HELP;
-use payment_gateway::{Application, Settings, keygen};
+use common::config::ConfigError;
+use payment_gateway::cli::{Cli, Command};
+use payment_gateway::settings::SettingsArgs;
+use payment_gateway::{Application, keygen};
 use tracing::{error, info};
 
 /// Signing a pay link allocates a few dozen small strings (parameters, encodings, the form);
@@ -16,33 +15,11 @@ use tracing::{error, info};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The gRPC service that alone holds the merchant key: signs Alipay pay links and calls Alipay's
-/// server APIs. Without a subcommand it runs the server, configured by environment variables.
-#[derive(Debug, Parser)]
-#[command(name = "payment-gateway", version, after_help = ENVIRONMENT_HELP)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Writes a new app key pair (PKCS#1 and PKCS#8 PEM and bare base64, SPKI public key) with
-    /// mode 0600 into DIR, and prints the public key to paste into the Alipay console.
-    Keygen {
-        /// Directory to write into (created with mode 0700 if missing); existing files are never
-        /// overwritten.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// If DIR already holds a complete key pair, keep it (after checking its halves match)
-        /// and succeed, instead of refusing; for scripts that run keygen at every start.
-        #[arg(long)]
-        keep_existing: bool,
-    },
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match common::config::parse_command_line::<Cli>() {
+        Ok(cli) => cli,
+        Err(problem) => return invalid_configuration(&problem),
+    };
     match cli.command {
         Some(Command::Keygen { out, keep_existing }) => {
             let kept = if keep_existing {
@@ -66,20 +43,24 @@ fn main() -> ExitCode {
                 }
             }
         }
-        None => serve(),
+        None => serve(cli.settings),
     }
 }
 
-#[tokio::main]
-async fn serve() -> ExitCode {
+/// Logged like every start-up failure (JSON on stdout), naming the variable.
+fn invalid_configuration(problem: &ConfigError) -> ExitCode {
     common::telemetry::init();
-    let settings = match Settings::from_env(&Env::from_process()) {
+    error!(variable = %problem.variable, %problem, "invalid configuration");
+    ExitCode::FAILURE
+}
+
+#[tokio::main]
+async fn serve(settings: SettingsArgs) -> ExitCode {
+    let settings = match settings.resolve() {
         Ok(settings) => settings,
-        Err(problem) => {
-            error!(variable = %problem.variable, %problem, "invalid configuration");
-            return ExitCode::FAILURE;
-        }
+        Err(problem) => return invalid_configuration(&problem),
     };
+    common::telemetry::init();
     info!(settings = %settings.summary(), "starting payment-gateway");
 
     let grpc_listener = match TcpListener::bind(settings.bind_addr) {

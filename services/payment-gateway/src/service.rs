@@ -146,9 +146,9 @@ impl GatewayService {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        let attempts = match repeat {
-            Repeat::Safe => self.retry.attempts,
-            Repeat::Never => 1,
+        let mut delays = match repeat {
+            Repeat::Safe => self.retry.delays(),
+            Repeat::Never => RetryPolicy::NONE.delays(),
         };
         let mut attempt = 1;
         loop {
@@ -159,21 +159,22 @@ impl GatewayService {
                 self.metrics.signed(method);
             }
             self.metrics.alipay_call(method, outcome, started.elapsed());
-            match result {
-                Err(problem) if problem.is_retryable() && attempt < attempts => {
-                    let delay = self.retry.delay_before(attempt + 1);
-                    warn!(
-                        method,
-                        attempt,
-                        error = %problem,
-                        retry_in_ms = delay.as_millis() as u64,
-                        "alipay call failed, retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
+            let delay = match &result {
+                Err(problem) if problem.is_retryable() => delays.next(),
+                _ => None,
+            };
+            let (Some(delay), Err(problem)) = (delay, &result) else {
+                return result;
+            };
+            warn!(
+                method,
+                attempt,
+                error = %problem,
+                retry_in_ms = delay.as_millis() as u64,
+                "alipay call failed, retrying"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
 

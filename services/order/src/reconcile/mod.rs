@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use common::beijing;
-use common::config::{ConfigError, Env, format_duration};
+use common::config::format_duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -40,6 +40,8 @@ pub const DEFAULT_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_DOWNLOAD_ATTEMPTS: u32 = 3;
 /// How long a claimed run may take before another replica may take it over.
 const LEASE: chrono::Duration = chrono::Duration::minutes(30);
+/// The longest wait between two attempts at downloading a bill.
+const MAX_DOWNLOAD_RETRY_DELAY: Duration = Duration::from_secs(32);
 /// After a failed scheduled run (e.g. the bill is not ready yet), try again this much later.
 const RETRY_AFTER: Duration = Duration::from_secs(30 * 60);
 
@@ -83,65 +85,79 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a size such as 64MiB, 512KiB or 1048576"))
 }
 
-impl ReconcileSettings {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let defaults = Self::default();
-        let at = match env.text("RECONCILE_AT")? {
-            None => defaults.at,
-            Some(text) if text.trim().eq_ignore_ascii_case("off") => None,
-            Some(text) => Some(
-                NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
-                    ConfigError::new(
-                        "RECONCILE_AT",
-                        format!("{text:?} is not a Beijing time of day such as 10:00, or off"),
-                    )
-                })?,
-            ),
-        };
-        let bytes = |name: &str, default: u64| -> Result<u64, ConfigError> {
-            env.optional_with(name, parse_bytes)
-                .map(|value| value.unwrap_or(default))
-        };
-        let limits = Limits {
-            max_zip_bytes: bytes("BILL_MAX_ZIP_BYTES", defaults.limits.max_zip_bytes)?,
-            max_csv_bytes: bytes("BILL_MAX_CSV_BYTES", defaults.limits.max_csv_bytes)?,
-            ..defaults.limits
-        };
-        let download_timeout =
-            env.duration_or("BILL_DOWNLOAD_TIMEOUT", defaults.download_timeout)?;
-        if download_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "BILL_DOWNLOAD_TIMEOUT",
-                "must be longer than 0s",
-            ));
-        }
-        let download_attempts = env.or("BILL_DOWNLOAD_ATTEMPTS", defaults.download_attempts)?;
-        if !(1..=10).contains(&download_attempts) {
-            return Err(ConfigError::new(
-                "BILL_DOWNLOAD_ATTEMPTS",
-                "must be between 1 and 10",
-            ));
-        }
-        let seller_id = env.text("ALIPAY_SELLER_ID")?.map(|s| s.trim().to_owned());
-        if let Some(seller_id) = &seller_id
-            && !(seller_id.len() == 16
-                && seller_id.starts_with("2088")
-                && seller_id.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(ConfigError::new(
-                "ALIPAY_SELLER_ID",
-                "must be 2088 followed by 12 digits (the PID)",
-            ));
-        }
-        Ok(Self {
-            at,
-            limits,
-            download_timeout,
-            download_attempts,
-            seller_id,
-        })
-    }
+/// The reconciliation's variables, as clap parses them; flattened into the service's settings.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Reconciliation")]
+pub struct ReconcileArgs {
+    /// Beijing time of day of the daily reconciliation of yesterday's bill (HH:MM), or off;
+    /// replicas run it once
+    #[arg(long, env = "RECONCILE_AT", value_name = "HH:MM", default_value = "10:00",
+          value_parser = parse_reconcile_at)]
+    pub reconcile_at: DailyAt,
+    /// Bound on downloading one bill
+    #[arg(long, env = "BILL_DOWNLOAD_TIMEOUT", value_name = "DURATION", default_value = "60s",
+          value_parser = common::config::positive_duration)]
+    pub bill_download_timeout: Duration,
+    /// Attempts at a bill download, each with a fresh link (1-10)
+    #[arg(long, env = "BILL_DOWNLOAD_ATTEMPTS", value_name = "N", default_value = "3",
+          value_parser = common::config::number_in(1u32..=10))]
+    pub bill_download_attempts: u32,
+    /// Largest bill zip accepted (e.g. 64MiB)
+    #[arg(long, env = "BILL_MAX_ZIP_BYTES", value_name = "SIZE", default_value = "64MiB",
+          value_parser = parse_bytes)]
+    pub bill_max_zip_bytes: u64,
+    /// Largest CSV in it once decompressed (zip bombs)
+    #[arg(long, env = "BILL_MAX_CSV_BYTES", value_name = "SIZE", default_value = "512MiB",
+          value_parser = parse_bytes)]
+    pub bill_max_csv_bytes: u64,
+    /// Our PID (2088...): a bill of any other account is refused [default: not checked]
+    #[arg(long, env = "ALIPAY_SELLER_ID", value_name = "PID", value_parser = parse_seller_id)]
+    pub alipay_seller_id: Option<String>,
+}
 
+/// `RECONCILE_AT`: a Beijing time of day, or `None` for no schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyAt(pub Option<NaiveTime>);
+
+fn parse_reconcile_at(text: &str) -> Result<DailyAt, &'static str> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(DailyAt(None));
+    }
+    NaiveTime::parse_from_str(text, "%H:%M")
+        .map(|at| DailyAt(Some(at)))
+        .map_err(|_| "is not a Beijing time of day such as 10:00, or off")
+}
+
+fn parse_seller_id(text: &str) -> Result<String, &'static str> {
+    let seller_id = text.trim();
+    if seller_id.len() == 16
+        && seller_id.starts_with("2088")
+        && seller_id.bytes().all(|b| b.is_ascii_digit())
+    {
+        Ok(seller_id.to_owned())
+    } else {
+        Err("must be 2088 followed by 12 digits (the PID)")
+    }
+}
+
+impl ReconcileArgs {
+    pub fn resolve(self) -> ReconcileSettings {
+        ReconcileSettings {
+            at: self.reconcile_at.0,
+            limits: Limits {
+                max_zip_bytes: self.bill_max_zip_bytes,
+                max_csv_bytes: self.bill_max_csv_bytes,
+                ..Limits::default()
+            },
+            download_timeout: self.bill_download_timeout,
+            download_attempts: self.bill_download_attempts,
+            seller_id: self.alipay_seller_id,
+        }
+    }
+}
+
+impl ReconcileSettings {
     /// For the start-up log line.
     pub fn summary(&self) -> String {
         format!(
@@ -266,6 +282,7 @@ async fn fetch_bill(
         .build()
         .map_err(|e| BillError::Download(e.to_string()))?;
     let date_text = date.format("%Y-%m-%d").to_string();
+    let mut delays = download_retry_delays();
     let mut attempt = 0;
     let file = loop {
         attempt += 1;
@@ -283,7 +300,7 @@ async fn fetch_bill(
             }
             Err(error @ GatewayError::Unavailable(_)) if !last => {
                 warn!(attempt, %error, "bill URL: gateway unavailable; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(delays.next().unwrap_or(MAX_DOWNLOAD_RETRY_DELAY)).await;
                 continue;
             }
             Err(error) => return Err(BillError::Url(error.to_string())),
@@ -292,7 +309,7 @@ async fn fetch_bill(
             Ok(file) => break file,
             Err(BillError::Download(problem)) if !last => {
                 warn!(attempt, %problem, "bill download failed; retrying with a fresh link");
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(delays.next().unwrap_or(MAX_DOWNLOAD_RETRY_DELAY)).await;
             }
             Err(error) => return Err(error),
         }
@@ -309,8 +326,16 @@ async fn fetch_bill(
     .map_err(|e| BillError::Io(e.to_string()))?
 }
 
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500 * 2u64.pow(attempt.min(6)))
+/// The waits between attempts at a bill: 1s, 2s, 4s … up to [`MAX_DOWNLOAD_RETRY_DELAY`]
+/// (backon's exponential schedule; the attempts themselves are bounded by the caller).
+fn download_retry_delays() -> backon::ExponentialBackoff {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::new()
+        .with_min_delay(Duration::from_secs(1))
+        .with_factor(2.0)
+        .with_max_delay(MAX_DOWNLOAD_RETRY_DELAY)
+        .without_max_times()
+        .build()
 }
 
 async fn compare_and_heal(
@@ -492,19 +517,24 @@ pub fn render_table(report: &Report) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use common::config::ConfigError;
+
+    fn from_pairs(pairs: &[(&str, &str)]) -> Result<ReconcileSettings, ConfigError> {
+        common::config::parse_from_pairs(pairs.iter().copied()).map(ReconcileArgs::resolve)
+    }
 
     #[test]
     fn settings_defaults_and_errors() {
-        let settings = ReconcileSettings::from_env(&Env::from_pairs([("X", "y")])).unwrap();
+        let settings = from_pairs(&[("X", "y")]).unwrap();
         assert_eq!(settings, ReconcileSettings::default());
-        let settings = ReconcileSettings::from_env(&Env::from_pairs([
+        let settings = from_pairs(&[
             ("RECONCILE_AT", "off"),
             ("BILL_MAX_ZIP_BYTES", "8MiB"),
             ("BILL_MAX_CSV_BYTES", "1024"),
             ("BILL_DOWNLOAD_TIMEOUT", "5s"),
             ("BILL_DOWNLOAD_ATTEMPTS", "2"),
             ("ALIPAY_SELLER_ID", "2088102177846880"),
-        ]))
+        ])
         .unwrap();
         assert_eq!(settings.at, None);
         assert_eq!(settings.limits.max_zip_bytes, 8 << 20);
@@ -518,9 +548,18 @@ mod tests {
             ("BILL_DOWNLOAD_ATTEMPTS", "0"),
             ("ALIPAY_SELLER_ID", "12345"),
         ] {
-            let error = ReconcileSettings::from_env(&Env::from_pairs([(name, value)])).unwrap_err();
+            let error = from_pairs(&[(name, value)]).unwrap_err();
             assert_eq!(error.variable, name, "{value}");
         }
+    }
+
+    #[test]
+    fn download_retries_wait_longer_each_time_up_to_a_bound() {
+        let seconds: Vec<u64> = download_retry_delays()
+            .take(8)
+            .map(|delay| delay.as_millis().div_ceil(1000) as u64)
+            .collect();
+        assert_eq!(seconds, [1, 2, 4, 8, 16, 32, 32, 32]);
     }
 
     #[test]
