@@ -28,8 +28,9 @@
 #   DURATION (15s), CONNECTIONS (16), THREADS (2): wrk's -d, -c, -t
 #   RUNS (3), PAY_RUNS (5): runs per workload
 #   WORKLOADS ("pay notify success"): which workloads (success needs notify's paid orders)
-#   NOTIFY_ORDERS (60000): orders and signed bodies per notification run; a run that gets through
-#     them all re-sends (counted as `wrapped`, shown as bad): raise it for a faster system
+#   NOTIFY_ORDERS (60000): orders and signed bodies per full-rate notification run (the paced
+#     run gets what its rate needs); a run that gets through them all re-sends bodies (counted
+#     as `wrapped`, shown as bad, and they pay nothing): raise it for a faster system
 #   TARGETS ("ours", plus "baseline" when BASELINE_URL is set)
 #   RUST_LOG (warn): the services' log level
 #   POSTGRES_URL (postgres://postgres@127.0.0.1:5432), AMQP_URL (the local guest account)
@@ -87,10 +88,11 @@ fi
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-cargo build --release -p alipay-sandbox -p payment-gateway -p notify-receiver -p order --bins
-cargo build --release -p notify-receiver --example notify_bodies
-# Only for deleting the AMQP topology at the end (as services/order/scripts/bench.sh does).
-cargo build --release -p order --example order-load
+# One build for the servers and the two examples (notify_bodies signs the notification bodies;
+# order-load only deletes the AMQP topology at the end, as in services/order/scripts/bench.sh):
+# building the examples apart would unify dependency features differently and rebuild every time.
+cargo build --release -p alipay-sandbox -p payment-gateway -p notify-receiver -p order --bins \
+  --example notify_bodies --example order-load
 
 pids=()
 stop_services() {
@@ -133,6 +135,15 @@ wrk_run() {
   [ -n "$line" ] || { echo "wrk printed no BENCH line; see $work/wrk-$who-$workload.log" >&2; exit 1; }
   echo "target=$who workload=$workload run=$number ${line#BENCH } $*" >>"$results"
   echo "  $who $workload run $number: ${line#BENCH }"
+}
+
+seconds() { # a wrk duration (15s, 2m, 1h, or seconds) in whole seconds
+  case $1 in
+    *h) echo $((${1%h} * 3600)) ;;
+    *m) echo $((${1%m} * 60)) ;;
+    *s) echo "${1%s}" ;;
+    *) echo "$1" ;;
+  esac
 }
 
 field() { # RECORD-LINE NAME
@@ -229,13 +240,17 @@ notify_run() {
   BENCH_BODIES=$bodies BENCH_THREADS=$threads BENCH_RATE=$rate \
     wrk_run "$who" "$workload" "$number" notify.lua "$url" "rate=$rate"
   if [ "$who" = ours ]; then
-    # Every accepted notification must end as a paid order: wait for the consumer to drain.
-    local record accepted paid=0
+    # Every accepted notification must end as a paid order: wait for the consumer to drain
+    # (re-sent bodies pay nothing new), or until nothing moved for 10 s.
+    local record accepted expected paid=0 last=-1 still=0
     record=$(tail -1 "$results")
     accepted=$(field "$record" ok)
-    for _ in $(seq 600); do
+    expected=$(wc -l <"$bodies")
+    [ "$accepted" -lt "$expected" ] && expected=$accepted
+    while [ "$still" -lt 50 ]; do
       paid=$(($(paid_by_events) - paid_before))
-      [ "$paid" -ge "$accepted" ] && break
+      [ "$paid" -ge "$expected" ] && break
+      if [ "$paid" -eq "$last" ]; then still=$((still + 1)); else still=0 last=$paid; fi
       sleep 0.2
     done
     curl -fs "http://127.0.0.1:$order_port/metrics" >"$work/metrics-after.txt"
@@ -269,11 +284,12 @@ measure() { # WHO
   fi
   if has "$workloads" notify; then
     for i in $(seq "$runs"); do make_orders "$who" "$notify_orders" "$work/orders-$who-$i.txt"; done
-    make_orders "$who" "$((notify_orders / 2))" "$work/orders-$who-half.txt"
     for i in $(seq "$runs"); do notify_run "$who" notify "$i" "$work/orders-$who-$i.txt"; done
     local rates half_rate
     rates=$(grep "target=$who workload=notify " "$results" | sed -n 's/.* ok_rps=\([^ ]*\).*/\1/p')
     half_rate=$(sort -g <<<"$rates" | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%d", m / 2 }')
+    # Enough orders for the paced run, with a margin.
+    make_orders "$who" "$((half_rate * $(seconds "$duration") * 5 / 4 + 100))" "$work/orders-$who-half.txt"
     notify_run "$who" notify-half 1 "$work/orders-$who-half.txt" "$half_rate"
   fi
   if has "$workloads" success; then

@@ -34,7 +34,8 @@ def number(record, key):
 
 
 def bad(record):
-    return sum(int(number(record, k)) for k in ("non2xx", "bad_body", "socket_errors", "wrapped"))
+    return sum(int(number(record, k)) for k in ("non2xx", "bad_body", "socket_errors", "wrapped")
+               if k in record)
 
 
 def runs(records, target, workload):
@@ -114,7 +115,8 @@ def main():
                       f"n={r.get('e2p_count')}, <=50 ms {r.get('within_50ms')}, <=250 ms {r.get('within_250ms')}; "
                       f"orders paid by events {r.get('paid')} of {r.get('ok')} accepted")
         first = (e2p or half)[0]
-        print(f"  histogram bounds (s): {first.get('buckets')}")
+        print(f"  histogram bounds (s): {first.get('buckets')}; the p99 targets are judged on the "
+              "share within 50 / 250 ms (exact when those are bounds, '~' otherwise)")
 
     openssl = [r for r in records if r.get("workload") == "openssl"]
     sign_rate = median([number(r, "sign_per_s") for r in openssl])
@@ -132,11 +134,12 @@ def main():
             ratio = ours["notify"][0] / base["notify"][0]
             line(f"notifications >= 5x baseline: {ratio:.2f}x", ratio >= 5)
         line(f"notifications p99 <= 20 ms: {fmt(ours['notify'][1], 1)} ms", ours["notify"][1] <= 20)
-        worst = max((number(r, "e2p_p99_ms") for r in e2p), default=float("nan"))
-        line(f"event->paid p99 <= 250 ms at full rate (worst run): {fmt(worst, 1)} ms", worst <= 250)
+        if e2p:
+            share = min(number(r, "within_250ms") for r in e2p)
+            line(f"event->paid p99 <= 250 ms at full rate: worst run {share:.2f}% within", share >= 99)
     if half:
-        worst = max(number(r, "e2p_p99_ms") for r in half)
-        line(f"event->paid p99 <= 50 ms at half rate: {fmt(worst, 1)} ms", worst <= 50)
+        share = min(number(r, "within_50ms") for r in half)
+        line(f"event->paid p99 <= 50 ms at half rate: {share:.2f}% within", share >= 99)
     if ours["pay"]:
         if sign_rate == sign_rate:
             share = ours["pay"][0] / sign_rate
