@@ -6,6 +6,8 @@
 #   3. payment-gateway: CreatePagePay at 32 concurrent callers;
 #   4. order: POST /order/pay/ end to end at 32 connections, then event → paid;
 #   5. notify-receiver: notifications → RabbitMQ with confirms.
+# The side-by-side comparison with the Django original (wrk against the frontend's three
+# endpoints, optionally against a baseline) is separate: scripts/bench-compare.sh (see its header).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/cargo-env.sh
