@@ -21,7 +21,7 @@
 # PostgreSQL and RabbitMQ share the machine's cores, as in the issue's measurement.
 #
 # Orders for the notification runs are made in one SQL statement per run that calls the order
-# service's own place_order() (the function POST /order/pay/ runs): the same rows as the API makes,
+# service's own open_order() (the function POST /order/pay/ runs): the same rows as the API makes,
 # without spending minutes of pay links on them. The baseline's are made by BASELINE_ORDERS_CMD.
 #
 # Environment:
@@ -91,8 +91,8 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # One build for the servers and the two examples (notify_bodies signs the notification bodies;
 # order-load only deletes the AMQP topology at the end, as in services/order/scripts/bench.sh):
 # building the examples apart would unify dependency features differently and rebuild every time.
-cargo build --release -p alipay-sandbox -p payment-gateway -p notify-receiver -p order --bins \
-  --example notify_bodies --example order-load
+cargo build --release -p alipay-sandbox -p payment-gateway -p notify-receiver -p order -p load --bins \
+  --example notify_bodies
 
 pids=()
 stop_services() {
@@ -102,7 +102,7 @@ stop_services() {
 }
 cleanup() {
   stop_services
-  "$target/release/examples/order-load" --delete-topology --prefix "$prefix" --amqp-url "$amqp_url" >/dev/null || true
+  "$target/release/order-load" --delete-topology --prefix "$prefix" --amqp-url "$amqp_url" >/dev/null || true
   psql "$postgres/postgres" -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null 2>&1 || true
   echo "logs and raw results: $work"
 }
@@ -205,11 +205,11 @@ make_orders() {
     psql "$postgres/$database" -qtA -F' ' -v ON_ERROR_STOP=1 -c "
       SELECT number, $ours_total FROM (
         SELECT 'B${run}' || lpad(g::text, 9, '0') AS number,
-               place_order('B${run}' || lpad(g::text, 9, '0'), 'bench', $ours_total, 1::smallint,
+               (open_order('B${run}' || lpad(g::text, 9, '0'), 'bench', $ours_total, 1::smallint,
                            0::smallint, NULL, now() + interval '2 hours', now(),
-                           ARRAY[$ours_courses]::bigint[]) AS subject
+                           ARRAY[$ours_courses]::bigint[])).order_id AS id
           FROM generate_series($orders_made + 1, $orders_made + $n) AS g) AS made
-       WHERE subject IS NOT NULL" >"$file"
+       WHERE id IS NOT NULL" >"$file"
     orders_made=$((orders_made + n))
   else
     $BASELINE_ORDERS_CMD "$n" >"$file"
