@@ -18,9 +18,11 @@ async fn main() -> std::process::ExitCode {
     // or any key is written.
     let Cli {} = Cli::parse();
     common::telemetry::init();
-    let application = Settings::from_env()
-        .map_err(alipay_sandbox::StartupError::from)
-        .and_then(Application::bind);
+    let shutdown = common::shutdown::shutdown_signal();
+    let application = match Settings::from_env() {
+        Ok(settings) => Application::build(settings, shutdown).await,
+        Err(problem) => Err(problem.into()),
+    };
     let application = match application {
         Ok(application) => application,
         Err(error) => {
@@ -29,12 +31,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let shutdown = common::shutdown::shutdown_signal();
-    match application
-        .with_shutdown(shutdown)
-        .run_until_stopped()
-        .await
-    {
+    match application.run_until_stopped().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "alipay sandbox failed");

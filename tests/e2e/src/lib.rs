@@ -278,10 +278,12 @@ impl System {
                 ],
             });
         }
-        let sandbox = alipay_sandbox::Application::build(
+        let sandbox = alipay_sandbox::Application::build_with_listener(
             sandbox_settings.with_app(registration),
             TcpListener::bind("127.0.0.1:0").unwrap(),
+            CancellationToken::new(),
         )
+        .await
         .unwrap()
         .spawn();
         let alipay_public_key: PublicKey = sandbox.alipay_public_key().clone();
@@ -314,10 +316,10 @@ impl System {
                 .unwrap()
                 .with_encrypt_key(aes);
         }
-        let gateway = payment_gateway::Application::build(
+        let gateway = payment_gateway::Application::build_with_listener(
             gateway_settings,
             TcpListener::bind("127.0.0.1:0").unwrap(),
-            None,
+            CancellationToken::new(),
         )
         .await
         .unwrap()

@@ -14,6 +14,7 @@ use alipay::sign::SignType;
 use alipay::time::{Clock, FixedClock, SystemClock};
 use alipay_sandbox::{AppRegistration, Application, RunningSandbox, Settings};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 pub const APP_ID: &str = "2021971696296258";
 pub const SELLER_ID: &str = "2088847604270121";
@@ -79,8 +80,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
         .with_clock(Arc::clone(&clock))
         .with_notify_timeout(Duration::from_secs(2))
         .with_test_api(options.test_api);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let application =
-        Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+        Application::build_with_listener(settings, listener, CancellationToken::new())
+            .await
+            .unwrap();
     let alipay_public_key = application.alipay_public_key().clone();
     let sandbox = application.spawn();
     let signer =

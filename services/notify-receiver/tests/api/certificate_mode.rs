@@ -21,6 +21,7 @@ use payment_proto::v1::{CreatePagePayRequest, QueryTradeRequest, TradeStatus};
 use serde_json::Value;
 
 use crate::helpers::*;
+use tokio_util::sync::CancellationToken;
 
 const CERT_APP_ID: &str = "2021004100000001";
 const CERT_SELLER_ID: &str = "2088000000000001";
@@ -70,10 +71,12 @@ async fn stack(next: (&str, &str)) -> Stack {
         .with_pki(pki)
         .with_time_scale(0.0001)
         .with_notify_timeout(Duration::from_secs(5));
-    let sandbox = alipay_sandbox::Application::build(
+    let sandbox = alipay_sandbox::Application::build_with_listener(
         sandbox_settings,
         TcpListener::bind("127.0.0.1:0").unwrap(),
+        CancellationToken::new(),
     )
+    .await
     .unwrap()
     .spawn();
 
@@ -95,10 +98,10 @@ async fn stack(next: (&str, &str)) -> Stack {
         attempts: 3,
         backoff: Duration::from_millis(10),
     });
-    let gateway = payment_gateway::Application::build(
+    let gateway = payment_gateway::Application::build_with_listener(
         gateway_settings,
         TcpListener::bind("127.0.0.1:0").unwrap(),
-        None,
+        CancellationToken::new(),
     )
     .await
     .unwrap()

@@ -12,6 +12,7 @@ use common::events::{EventKind, PaymentEventV1};
 use serde_json::Value;
 
 use crate::helpers::*;
+use tokio_util::sync::CancellationToken;
 
 fn test_key(file: &str) -> PrivateKey {
     let text = std::fs::read_to_string(vectors_dir().join("keys").join(file)).unwrap();
@@ -30,10 +31,15 @@ async fn a_payment_in_the_sandbox_reaches_the_queue_through_the_receiver() {
             SELLER_ID,
         ))
         .with_notify_timeout(Duration::from_secs(5));
-    let sandbox =
-        alipay_sandbox::Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap())
-            .unwrap()
-            .spawn();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sandbox = alipay_sandbox::Application::build_with_listener(
+        settings,
+        listener,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .spawn();
     let app = spawn_ready_app(TestConfig {
         public_key_pem: Some(sandbox.alipay_public_key().to_pem()),
         seller_id: Some(SELLER_ID.into()),

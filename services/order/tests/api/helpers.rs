@@ -148,11 +148,13 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
 
     // Alipay and the gateway.
     let (app_private, app_public) = app_keys().clone();
-    let sandbox = alipay_sandbox::Application::build(
+    let sandbox = alipay_sandbox::Application::build_with_listener(
         alipay_sandbox::Settings::new(alipay_key())
             .with_app(AppRegistration::new(APP_ID, app_public, SELLER_ID)),
         TcpListener::bind("127.0.0.1:0").unwrap(),
+        CancellationToken::new(),
     )
+    .await
     .unwrap()
     .spawn();
     // RabbitMQ.
@@ -200,7 +202,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         |r| r.0.clone(),
     );
 
-    let gateway = payment_gateway::Application::build(
+    let gateway = payment_gateway::Application::build_with_listener(
         payment_gateway::Settings::new(
             APP_ID,
             app_private,
@@ -215,7 +217,7 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
             backoff: Duration::from_millis(20),
         }),
         TcpListener::bind("127.0.0.1:0").unwrap(),
-        None,
+        CancellationToken::new(),
     )
     .await
     .unwrap()

@@ -16,6 +16,7 @@ use payment_proto::v1::{GetAlipayCertificateRequest, QueryTradeRequest, TradeSta
 use tonic::Code;
 
 use crate::helpers::*;
+use tokio_util::sync::CancellationToken;
 
 const CERT_APP_ID: &str = "2021004100000001";
 const CERT_SELLER_ID: &str = "2088000000000001";
@@ -52,7 +53,10 @@ fn pki(next: &[(&str, &str)]) -> PkiSettings {
 }
 
 /// A sandbox with one app in certificate mode (and AES when `aes`).
-fn cert_sandbox(next: &[(&str, &str)], aes: Option<AesKey>) -> alipay_sandbox::RunningSandbox {
+async fn cert_sandbox(
+    next: &[(&str, &str)],
+    aes: Option<AesKey>,
+) -> alipay_sandbox::RunningSandbox {
     let mut app = AppRegistration::new(CERT_APP_ID, pki_key("app").public_key(), CERT_SELLER_ID)
         .with_certificate(&vector("certs/appCertPublicKey_2021004100000001.crt"))
         .unwrap();
@@ -63,7 +67,9 @@ fn cert_sandbox(next: &[(&str, &str)], aes: Option<AesKey>) -> alipay_sandbox::R
         .with_app(app)
         .with_pki(pki(next))
         .with_time_scale(0.0001);
-    alipay_sandbox::Application::build(settings, TcpListener::bind("127.0.0.1:0").unwrap())
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    alipay_sandbox::Application::build_with_listener(settings, listener, CancellationToken::new())
+        .await
         .unwrap()
         .spawn()
 }
@@ -87,7 +93,7 @@ fn cert_settings(gateway_url: &str, aes: Option<AesKey>) -> Settings {
 
 async fn spawn_cert(next: &[(&str, &str)], aes: bool) -> TestApp {
     let aes = aes.then(aes_key);
-    let sandbox = cert_sandbox(next, aes.clone());
+    let sandbox = cert_sandbox(next, aes.clone()).await;
     let settings = cert_settings(&sandbox.gateway_url(), aes);
     spawn_gateway(settings, sandbox, None).await
 }
@@ -153,7 +159,7 @@ async fn pay_links_carry_both_sns_and_answers_verify_with_the_named_certificate(
 #[tokio::test]
 async fn a_gateway_with_another_aes_key_is_refused_by_alipay_in_plain() {
     // The sandbox holds the vectors' AES-128 key; this gateway encrypts with the AES-256 one.
-    let sandbox = cert_sandbox(&[], Some(aes_key()));
+    let sandbox = cert_sandbox(&[], Some(aes_key())).await;
     let other = AesKey::from_base64(&vector("keys/aes_256_key.b64")).unwrap();
     let settings = cert_settings(&sandbox.gateway_url(), Some(other));
     let app = spawn_gateway(settings, sandbox, None).await;
@@ -311,7 +317,7 @@ async fn the_certificate_rpc_is_refused_in_public_key_mode() {
 /// A gateway in certificate mode whose server calls go over OpenAPI v3 (no AES: v3 content
 /// encryption is not served by the sandbox).
 async fn spawn_cert_v3(next: &[(&str, &str)]) -> TestApp {
-    let sandbox = cert_sandbox(next, None);
+    let sandbox = cert_sandbox(next, None).await;
     let settings = cert_settings(&sandbox.gateway_url(), None)
         .with_api_version(payment_gateway::ApiVersion::V3);
     spawn_gateway(settings, sandbox, None).await

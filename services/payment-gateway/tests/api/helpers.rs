@@ -4,7 +4,7 @@
 //! [`Proxy`] sits between the gateway and the sandbox when a test needs Alipay's answer changed
 //! (a tampered signature) or held (a call in flight during shutdown).
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +18,7 @@ use payment_proto::v1::CreatePagePayRequest;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 pub const APP_ID: &str = "2021000000000001";
 pub const SELLER_ID: &str = "2088102177846880";
@@ -45,7 +46,7 @@ pub fn alipay_public_key() -> PublicKey {
     alipay_key().public_key()
 }
 
-pub fn sandbox() -> RunningSandbox {
+pub async fn sandbox() -> RunningSandbox {
     let settings = alipay_sandbox::Settings::new(alipay_key())
         .with_app(AppRegistration::new(
             APP_ID,
@@ -54,7 +55,8 @@ pub fn sandbox() -> RunningSandbox {
         ))
         .with_time_scale(0.0001);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    alipay_sandbox::Application::build(settings, listener)
+    alipay_sandbox::Application::build_with_listener(settings, listener, CancellationToken::new())
+        .await
         .unwrap()
         .spawn()
 }
@@ -95,7 +97,7 @@ pub async fn spawn() -> TestApp {
 
 /// The gateway against a fresh sandbox, settings adjusted by `configure`.
 pub async fn spawn_with(configure: impl FnOnce(Settings) -> Settings) -> TestApp {
-    let sandbox = sandbox();
+    let sandbox = sandbox().await;
     let settings = configure(settings(&sandbox.gateway_url()));
     spawn_gateway(settings, sandbox, None).await
 }
@@ -105,20 +107,22 @@ pub async fn spawn_behind_proxy(
     mode: ProxyMode,
     configure: impl FnOnce(Settings) -> Settings,
 ) -> TestApp {
-    let sandbox = sandbox();
+    let sandbox = sandbox().await;
     let proxy = Proxy::start(sandbox.gateway_url(), mode).await;
     let settings = configure(settings(&proxy.gateway_url()));
     spawn_gateway(settings, sandbox, Some(proxy)).await
 }
 
 pub async fn spawn_gateway(
-    settings: Settings,
+    mut settings: Settings,
     sandbox: RunningSandbox,
     proxy: Option<Proxy>,
 ) -> TestApp {
-    let application = Application::build(settings, local_listener(), Some(local_listener()))
-        .await
-        .unwrap();
+    settings.metrics_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let application =
+        Application::build_with_listener(settings, local_listener(), CancellationToken::new())
+            .await
+            .unwrap();
     let metrics_url = format!("http://127.0.0.1:{}", application.metrics_port().unwrap());
     let gateway = application.spawn();
     let client = GatewayClient::connect(&gateway.url(), Duration::from_secs(10)).unwrap();
