@@ -15,6 +15,8 @@ use aws_lc_rs::signature::{
     self, KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
     RSA_PKCS1_2048_8192_SHA256, RsaKeyPair,
 };
+use der::Decode;
+use pkcs8::PrivateKeyInfoRef;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 
 use crate::keys::KeyError;
@@ -56,8 +58,9 @@ impl RsaPrivate {
         let pkcs8 = key_pair
             .as_der()
             .map_err(|_| KeyError::Rejected("key serialization failed".into()))?;
-        let pkcs1 = crate::der::pkcs1_from_pkcs8(pkcs8.as_ref()).ok_or(KeyError::Corrupt)?;
-        Self::from_key_pair(key_pair, pkcs1.into())
+        // aws-lc-rs writes PKCS#8; the PKCS#1 key is its inner OCTET STRING.
+        let info = PrivateKeyInfoRef::from_der(pkcs8.as_ref()).map_err(|_| KeyError::Corrupt)?;
+        Self::from_key_pair(key_pair, info.private_key.as_bytes().into())
     }
 
     pub(crate) fn pkcs1_der(&self) -> &[u8] {

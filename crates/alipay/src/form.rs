@@ -7,6 +7,16 @@
 //!
 //! Encoding follows Python's `quote_plus` (what the vectors and python-alipay-sdk use): every byte
 //! except `A-Z a-z 0-9 _ . - ~` becomes `%XX` with uppercase hex, and a space becomes `+`.
+//!
+//! The bytes are turned over by `percent-encoding`; `form_urlencoded` (WHATWG's rules) is not
+//! used because its rules differ from the protocol's on exactly the points above:
+//! - its serializer keeps `*` and escapes `~`, where `quote_plus` escapes `*` and keeps `~`, so a
+//!   pay link or body it wrote would differ from the vectors and from python-alipay-sdk's;
+//! - its parser passes a `%` that starts no escape through as it is and replaces invalid UTF-8
+//!   with U+FFFD, where this module refuses both: a signature checked over a guessed decoding
+//!   is a signature over text nobody sent.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_encode};
 
 /// Why a form body or query string could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,54 +88,46 @@ fn decode_component(raw: &[u8], name: &str) -> Result<String, FormError> {
             .map(str::to_owned)
             .map_err(|_| FormError::NotUtf8 { name: label(raw) });
     }
+    if !every_percent_starts_an_escape(raw) {
+        return Err(FormError::BadPercentEncoding { name: label(raw) });
+    }
+    // `+` is a space, and `%2B` a plus: split on the `+`s first, then decode each piece.
     let mut bytes = Vec::with_capacity(raw.len());
-    let mut index = 0;
-    while index < raw.len() {
-        match raw[index] {
-            b'+' => bytes.push(b' '),
-            b'%' => {
-                let high = raw.get(index + 1).and_then(|&b| hex_value(b));
-                let low = raw.get(index + 2).and_then(|&b| hex_value(b));
-                match (high, low) {
-                    (Some(high), Some(low)) => bytes.push(high << 4 | low),
-                    _ => return Err(FormError::BadPercentEncoding { name: label(raw) }),
-                }
-                index += 2;
-            }
-            other => bytes.push(other),
+    for (index, piece) in raw.split(|&b| b == b'+').enumerate() {
+        if index > 0 {
+            bytes.push(b' ');
         }
-        index += 1;
+        bytes.extend(percent_decode(piece));
     }
     String::from_utf8(bytes).map_err(|error| FormError::NotUtf8 {
         name: label(error.as_bytes()),
     })
 }
 
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
+/// Whether each `%` is followed by two hex digits (`percent_decode` would pass it through).
+fn every_percent_starts_an_escape(raw: &[u8]) -> bool {
+    raw.iter()
+        .enumerate()
+        .filter(|&(_, &byte)| byte == b'%')
+        .all(|(at, _)| {
+            raw.get(at + 1..at + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        })
 }
+
+/// What `quote_plus` leaves as it is besides letters and digits (a space is handled apart).
+const QUOTE_PLUS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~');
 
 /// Percent-encodes a value the way Python's `quote_plus` does.
 pub fn quote_plus(value: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(value.len() * 3 / 2);
-    for &byte in value.as_bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
-                out.push(char::from(byte));
-            }
-            b' ' => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-            }
-        }
+    // The encoder yields each escaped byte as its own `%XX` piece, so a space is exactly "%20".
+    for piece in utf8_percent_encode(value, QUOTE_PLUS) {
+        out.push_str(if piece == "%20" { "+" } else { piece });
     }
     out
 }
@@ -177,6 +179,10 @@ mod tests {
             decode(b"a=%4"),
             Err(FormError::BadPercentEncoding { .. })
         ));
+        assert!(matches!(
+            decode(b"a=1%+2"),
+            Err(FormError::BadPercentEncoding { .. })
+        ));
         assert!(matches!(decode(b"a=%ff"), Err(FormError::NotUtf8 { .. })));
         assert!(matches!(
             decode(b"a=1&a=2"),
@@ -188,6 +194,7 @@ mod tests {
     #[test]
     fn encodes_like_quote_plus() {
         assert_eq!(quote_plus("a b/c+d=é~*"), "a+b%2Fc%2Bd%3D%C3%A9~%2A");
+        assert_eq!(quote_plus("  %20"), "++%2520");
         assert_eq!(encode([("x", "1 2"), ("y", "&")]), "x=1+2&y=%26");
     }
 }

@@ -4,18 +4,24 @@
 //! them (what Alipay's key tool and console hand out); any PEM label (the DER decides, not the
 //! label); header, body and footer on one line; spaces, tabs and line breaks anywhere.
 //! Refused, with a message in words: empty text, text that is not base64, DER that does not
-//! parse, a non-RSA key, a public key where a private key is needed (and the reverse), and keys
-//! shorter than 2048 bits.
+//! parse, a non-RSA key, a public key where a private key is needed (and the reverse), an
+//! encrypted private key, a certificate where a key belongs, and keys shorter than 2048 bits.
 //!
-//! The RSA arithmetic lives in [`crate::crypto`]; this module only decides what a text is.
+//! The DER structures (PKCS#1, PKCS#8, SPKI) are read with RustCrypto's `pkcs1`, `pkcs8` and
+//! `spki`, and PEM is written with `pem-rfc7468`. The RSA arithmetic lives in [`crate::crypto`];
+//! this module only decides what a text is.
 
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use der::asn1::{BitStringRef, OctetStringRef, UintRef};
+use der::{Decode, Encode};
+use pem_rfc7468::LineEnding;
+use pkcs8::PrivateKeyInfoRef;
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use crate::crypto::{RsaPrivate, RsaPublic};
-use crate::der::{self, KeyShape};
 
 /// The smallest modulus Alipay accepts for `RSA2` and `RSA`.
 pub const MIN_KEY_BITS: usize = 2048;
@@ -55,6 +61,16 @@ pub enum KeyError {
     Corrupt,
     #[error("this is not an RSA key; Alipay's RSA2 and RSA sign types need an RSA key")]
     NotRsa,
+    #[error(
+        "this private key is encrypted with a password; give the unencrypted key (for example \
+         `openssl pkcs8 -in key.pem -nocrypt -topk8` or `openssl rsa -in key.pem` prints it)"
+    )]
+    Encrypted,
+    #[error(
+        "this is an X.509 certificate, not a key; a {wanted} key is needed here (certificates \
+         belong in certificate mode's certificate settings)"
+    )]
+    Certificate { wanted: KeyKind },
     #[error(
         "this is a public key; a private key is needed here (the app private key that signs requests)"
     )]
@@ -100,25 +116,13 @@ impl PrivateKey {
 
     /// Loads a private key from DER (PKCS#1 or PKCS#8).
     pub fn from_der(der: &[u8]) -> Result<Self, KeyError> {
-        let (bits, format, pkcs1) = match der::classify(der).ok_or(KeyError::Corrupt)? {
-            KeyShape::Pkcs1Private { modulus_bits } => {
-                (modulus_bits, KeyFormat::Pkcs1, der.to_vec())
-            }
-            KeyShape::Pkcs8Private { modulus_bits } => (
-                modulus_bits,
-                KeyFormat::Pkcs8,
-                der::pkcs1_from_pkcs8(der).ok_or(KeyError::Corrupt)?,
-            ),
-            KeyShape::Pkcs1Public { .. } | KeyShape::SpkiPublic { .. } => {
-                return Err(KeyError::PublicWherePrivateNeeded);
-            }
-            KeyShape::NotRsa { .. } => return Err(KeyError::NotRsa),
-        };
-        if bits < MIN_KEY_BITS {
-            return Err(KeyError::TooShort { bits });
+        match RsaDer::read(der, KeyKind::Private)? {
+            RsaDer::Private { format, pkcs1 } => Ok(PrivateKey {
+                inner: RsaPrivate::from_pkcs1_der(pkcs1)?,
+                format,
+            }),
+            RsaDer::Public { .. } => Err(KeyError::PublicWherePrivateNeeded),
         }
-        let inner = RsaPrivate::from_pkcs1_der(&pkcs1)?;
-        Ok(PrivateKey { inner, format })
     }
 
     /// Generates a new 2048-bit key pair (what Alipay's key tool does).
@@ -194,27 +198,13 @@ impl PublicKey {
 
     /// Loads a public key from DER (SPKI or PKCS#1 `RSAPublicKey`).
     pub fn from_der(der: &[u8]) -> Result<Self, KeyError> {
-        let (bits, format, pkcs1) = match der::classify(der).ok_or(KeyError::Corrupt)? {
-            KeyShape::SpkiPublic {
-                modulus_bits,
-                pkcs1,
-            } => (modulus_bits, KeyFormat::Spki, pkcs1),
-            KeyShape::Pkcs1Public {
-                modulus_bits,
-                pkcs1,
-            } => (modulus_bits, KeyFormat::Pkcs1Public, pkcs1),
-            KeyShape::Pkcs1Private { .. } | KeyShape::Pkcs8Private { .. } => {
-                return Err(KeyError::PrivateWherePublicNeeded);
-            }
-            KeyShape::NotRsa { .. } => return Err(KeyError::NotRsa),
-        };
-        if bits < MIN_KEY_BITS {
-            return Err(KeyError::TooShort { bits });
+        match RsaDer::read(der, KeyKind::Public)? {
+            RsaDer::Public { format, pkcs1 } => Ok(PublicKey {
+                inner: RsaPublic::from_pkcs1_der(pkcs1)?,
+                format,
+            }),
+            RsaDer::Private { .. } => Err(KeyError::PrivateWherePublicNeeded),
         }
-        Ok(PublicKey {
-            inner: RsaPublic::from_pkcs1_der(&pkcs1)?,
-            format,
-        })
     }
 
     /// Loads Alipay's public key and checks it is not the merchant's own app public key, the most
@@ -246,7 +236,7 @@ impl PublicKey {
 
     /// X.509 `SubjectPublicKeyInfo` DER.
     pub fn to_spki_der(&self) -> Vec<u8> {
-        der::spki_from_pkcs1(self.inner.pkcs1_der())
+        spki_from_pkcs1(self.inner.pkcs1_der())
     }
 
     /// Bare one-line base64 of the SPKI DER: what the Alipay console shows and wants pasted.
@@ -288,12 +278,113 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// What a DER blob holds, once it is known to be an RSA key of a usable size.
+enum RsaDer<'a> {
+    /// `pkcs1` is the `RSAPrivateKey`, bare or taken out of its PKCS#8 wrapper.
+    Private { format: KeyFormat, pkcs1: &'a [u8] },
+    /// `pkcs1` is the `RSAPublicKey`, bare or taken out of its SPKI wrapper.
+    Public { format: KeyFormat, pkcs1: &'a [u8] },
+}
+
+impl<'a> RsaDer<'a> {
+    /// Reads `der` as each key structure in turn; `wanted` only words the certificate error.
+    ///
+    /// The outer structures cannot be mistaken for each other: PKCS#8 starts with an INTEGER
+    /// and an AlgorithmIdentifier, SPKI with an AlgorithmIdentifier and a BIT STRING, PKCS#1
+    /// private keys are nine INTEGERs and PKCS#1 public keys two.
+    fn read(der: &'a [u8], wanted: KeyKind) -> Result<Self, KeyError> {
+        let (key, modulus) = if let Ok(info) = PrivateKeyInfoRef::from_der(der) {
+            ensure_rsa(&info.algorithm)?;
+            let pkcs1 = info.private_key.as_bytes();
+            let key = pkcs1::RsaPrivateKeyRef::from_der(pkcs1).map_err(|_| KeyError::Corrupt)?;
+            let format = KeyFormat::Pkcs8;
+            (RsaDer::Private { format, pkcs1 }, key.modulus)
+        } else if let Ok(info) = SubjectPublicKeyInfoRef::from_der(der) {
+            ensure_rsa(&info.algorithm)?;
+            let pkcs1 = info
+                .subject_public_key
+                .as_bytes()
+                .ok_or(KeyError::Corrupt)?;
+            let key = pkcs1::RsaPublicKeyRef::from_der(pkcs1).map_err(|_| KeyError::Corrupt)?;
+            let format = KeyFormat::Spki;
+            (RsaDer::Public { format, pkcs1 }, key.modulus)
+        } else if let Ok(key) = pkcs1::RsaPrivateKeyRef::from_der(der) {
+            let format = KeyFormat::Pkcs1;
+            (RsaDer::Private { format, pkcs1: der }, key.modulus)
+        } else if let Ok(key) = pkcs1::RsaPublicKeyRef::from_der(der) {
+            let format = KeyFormat::Pkcs1Public;
+            (RsaDer::Public { format, pkcs1: der }, key.modulus)
+        } else if EncryptedPrivateKeyInfo::from_der(der).is_ok() {
+            return Err(KeyError::Encrypted);
+        } else if x509_cert::Certificate::from_der(der).is_ok() {
+            return Err(KeyError::Certificate { wanted });
+        } else {
+            return Err(KeyError::Corrupt);
+        };
+        let bits = bit_length(modulus);
+        if bits < MIN_KEY_BITS {
+            return Err(KeyError::TooShort { bits });
+        }
+        Ok(key)
+    }
+}
+
+/// PKCS#8 `EncryptedPrivateKeyInfo` (RFC 5208), read only to say "encrypted" instead of
+/// "corrupted": `pkcs8` has this type only with its `pkcs5` feature, which would bring the
+/// password-based ciphers along for nothing.
+#[derive(der::Sequence)]
+struct EncryptedPrivateKeyInfo<'a> {
+    encryption_algorithm: AlgorithmIdentifierRef<'a>,
+    encrypted_data: &'a OctetStringRef,
+}
+
+fn ensure_rsa(algorithm: &AlgorithmIdentifierRef<'_>) -> Result<(), KeyError> {
+    if algorithm.oid == pkcs1::ALGORITHM_OID {
+        Ok(())
+    } else {
+        Err(KeyError::NotRsa)
+    }
+}
+
+/// Bit length of an unsigned DER INTEGER (its bytes come without leading zeros).
+fn bit_length(value: UintRef<'_>) -> usize {
+    let bytes = value.as_bytes();
+    bytes
+        .first()
+        .map_or(0, |&top| bytes.len() * 8 - top.leading_zeros() as usize)
+}
+
+/// Wraps a PKCS#1 `RSAPublicKey` into a `SubjectPublicKeyInfo`, the form Alipay's console shows.
+#[expect(
+    clippy::expect_used,
+    reason = "DER encoding fails only on lengths past 256 MiB; an RSA public key is < 2 KiB"
+)]
+fn spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+    let subject_public_key =
+        BitStringRef::from_bytes(pkcs1).expect("an RSA public key fits a BIT STRING");
+    SubjectPublicKeyInfoRef {
+        algorithm: pkcs1::ALGORITHM_ID,
+        subject_public_key,
+    }
+    .to_der()
+    .expect("an RSA public key fits an SPKI")
+}
+
 /// Turns any supported key text into DER: strips PEM armour (any label, same-line or not) and
 /// all whitespace, then decodes strict standard base64.
+///
+/// Written out rather than `pem_rfc7468::decode_vec` because RFC 7468's strict grammar refuses
+/// what people paste and this loader accepts (`key_cases.json`): PEM flattened onto one line,
+/// line breaks turned into spaces, bare base64 without armour; and because a failure here must
+/// say in words what is wrong with the text.
 fn decode_text(text: &str) -> Result<Vec<u8>, KeyError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(KeyError::Empty);
+    }
+    // OpenSSL's legacy encrypted PEM ("Proc-Type: 4,ENCRYPTED" and "DEK-Info" headers).
+    if trimmed.contains("Proc-Type:") && trimmed.contains("ENCRYPTED") {
+        return Err(KeyError::Encrypted);
     }
     let body = match trimmed.find("-----BEGIN") {
         Some(start) => {
@@ -333,16 +424,14 @@ fn decode_text(text: &str) -> Result<Vec<u8>, KeyError> {
         })
 }
 
-/// PEM armour with 64-column lines.
-fn pem(label: &str, der: &[u8]) -> String {
-    let encoded = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+/// PEM armour with 64-column lines and LF line ends.
+#[expect(
+    clippy::expect_used,
+    reason = "encoding fails only for a label outside RFC 7468's grammar (ours are constants, \
+              checked by a test) or a length past usize"
+)]
+fn pem(label: &'static str, der: &[u8]) -> String {
+    pem_rfc7468::encode_string(label, LineEnding::LF, der).expect("RFC 7468 label")
 }
 
 #[cfg(test)]
@@ -399,6 +488,76 @@ mod tests {
             STANDARD.encode(public.to_pkcs1_der()),
         ] {
             assert_eq!(PublicKey::from_text(&text).unwrap(), public);
+        }
+    }
+
+    #[test]
+    fn what_is_not_an_rsa_key_is_named() {
+        let ec_pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        )
+        .unwrap()
+        .to_pkcs8v1()
+        .unwrap();
+        assert_eq!(
+            PrivateKey::from_der(ec_pkcs8.as_ref()).unwrap_err(),
+            KeyError::NotRsa
+        );
+
+        let encrypted = EncryptedPrivateKeyInfo {
+            encryption_algorithm: pkcs1::ALGORITHM_ID,
+            encrypted_data: OctetStringRef::new(&[1, 2, 3]).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        let encrypted_pem = pem("ENCRYPTED PRIVATE KEY", &encrypted);
+        assert_eq!(
+            PrivateKey::from_text(&encrypted_pem).unwrap_err(),
+            KeyError::Encrypted
+        );
+        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+                      DEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert_eq!(
+            PrivateKey::from_text(legacy).unwrap_err(),
+            KeyError::Encrypted
+        );
+
+        let certificate = include_str!("../tests/vectors/certs/alipayCertPublicKey_RSA2.crt");
+        let error = PublicKey::from_text(certificate).unwrap_err();
+        assert_eq!(
+            error,
+            KeyError::Certificate {
+                wanted: KeyKind::Public
+            }
+        );
+        assert!(
+            error.to_string().contains("a public key is needed"),
+            "{error}"
+        );
+
+        for garbage in [
+            &b""[..],
+            b"\x30\x05\x02\x01",
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            assert_eq!(PublicKey::from_der(garbage).unwrap_err(), KeyError::Corrupt);
+        }
+    }
+
+    #[test]
+    fn pem_is_written_with_64_columns_and_the_standard_labels() {
+        let key = PrivateKey::generate().unwrap();
+        for (text, label) in [
+            (key.to_pkcs1_pem(), "RSA PRIVATE KEY"),
+            (key.to_pkcs8_pem().unwrap(), "PRIVATE KEY"),
+            (key.public_key().to_pem(), "PUBLIC KEY"),
+        ] {
+            assert!(text.starts_with(&format!("-----BEGIN {label}-----\n")));
+            assert!(text.ends_with(&format!("\n-----END {label}-----\n")));
+            assert!(
+                text.lines()
+                    .all(|line| line.len() <= 64 || line.starts_with("-----"))
+            );
         }
     }
 

@@ -19,7 +19,6 @@
 //! Everything but [`client`] is pure: no I/O, deterministic given the key and the clock.
 
 mod crypto;
-mod der;
 
 pub mod aes;
 pub mod cert;

@@ -35,29 +35,42 @@ pub fn browser() -> reqwest::Client {
 }
 
 /// alipay-sandbox on port 0.
-pub fn spawn_sandbox(settings: alipay_sandbox::Settings) -> RunningSandbox {
-    alipay_sandbox::Application::build(settings, local_listener())
-        .unwrap()
-        .spawn()
+pub async fn spawn_sandbox(settings: alipay_sandbox::Settings) -> RunningSandbox {
+    alipay_sandbox::Application::build_with_listener(
+        settings,
+        local_listener(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .spawn()
 }
 
 /// payment-gateway on port 0, without the HTTP (metrics) side.
 pub async fn spawn_gateway(settings: payment_gateway::Settings) -> RunningGateway {
-    payment_gateway::Application::build(settings, local_listener(), None)
-        .await
-        .unwrap()
-        .spawn()
+    payment_gateway::Application::build_with_listener(
+        settings,
+        local_listener(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+    .spawn()
 }
 
 /// payment-gateway on port 0 with its HTTP side (metrics, health) on another; returns the
 /// HTTP side's base URL too.
 pub async fn spawn_gateway_with_metrics(
-    settings: payment_gateway::Settings,
+    mut settings: payment_gateway::Settings,
 ) -> (RunningGateway, String) {
-    let application =
-        payment_gateway::Application::build(settings, local_listener(), Some(local_listener()))
-            .await
-            .unwrap();
+    settings.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let application = payment_gateway::Application::build_with_listener(
+        settings,
+        local_listener(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let metrics_url = format!("http://127.0.0.1:{}", application.metrics_port().unwrap());
     (application.spawn(), metrics_url)
 }

@@ -109,7 +109,7 @@ impl Stack {
             ));
             key
         };
-        let sandbox = spawn_sandbox(sandbox_settings);
+        let sandbox = spawn_sandbox(sandbox_settings).await;
         let alipay_public_key = sandbox.alipay_public_key().clone();
 
         // The receiver's port first: the gateway hands its URL to Alipay.

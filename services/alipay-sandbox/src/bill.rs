@@ -166,12 +166,16 @@ pub(crate) fn download_url(sandbox: &Sandbox, request: &Authenticated) -> Result
         BillType::Trade => "trade",
         BillType::SignCustomer => "signcustomer",
     };
-    let url = format!(
-        "{}/downloadBillFile.resource?bizType={biz_type}&userId={seller_id}&fileType=csv.zip&bizDates={}&downloadFileName={file_name}&timestamp={}&token={token}",
-        sandbox.public_url,
-        period.compact(),
-        now.timestamp_millis(),
-    );
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("bizType", biz_type)
+        .append_pair("userId", seller_id)
+        .append_pair("fileType", "csv.zip")
+        .append_pair("bizDates", &period.compact())
+        .append_pair("downloadFileName", &file_name)
+        .append_pair("timestamp", &now.timestamp_millis().to_string())
+        .append_pair("token", &token)
+        .finish();
+    let url = format!("{}/downloadBillFile.resource?{query}", sandbox.public_url);
     {
         let mut store = lock(&sandbox.bills);
         store.files.retain(|_, file| file.expires_at > now);

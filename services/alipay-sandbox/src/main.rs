@@ -9,10 +9,14 @@ async fn main() -> std::process::ExitCode {
     // or any key is written.
     let cli = common::config::parse_command_line::<Cli>();
     common::telemetry::init();
-    let application = cli
+    let shutdown = common::shutdown::shutdown_signal();
+    let application = match cli
         .and_then(|cli| cli.settings.resolve())
         .map_err(alipay_sandbox::StartupError::from)
-        .and_then(Application::bind);
+    {
+        Ok(settings) => Application::build(settings, shutdown).await,
+        Err(problem) => Err(problem),
+    };
     let application = match application {
         Ok(application) => application,
         Err(error) => {
@@ -21,12 +25,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let shutdown = common::shutdown::shutdown_signal();
-    match application
-        .with_shutdown(shutdown)
-        .run_until_stopped()
-        .await
-    {
+    match application.run_until_stopped().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "alipay sandbox failed");

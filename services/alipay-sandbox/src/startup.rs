@@ -63,10 +63,9 @@ pub struct Application {
     server: Server,
     sandbox: Arc<Sandbox>,
     commands: mpsc::UnboundedReceiver<Command>,
-    /// The token the server was built with; cancelling it stops everything.
+    /// A child of the caller's token: the caller's stops everything, and stopping this sandbox
+    /// alone (a test's `stop`) leaves the caller's token alone.
     shutdown: CancellationToken,
-    /// A caller's token forwarded to `shutdown` while running.
-    external_shutdown: Option<CancellationToken>,
 }
 
 impl std::fmt::Debug for Application {
@@ -78,15 +77,22 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Binds `settings.bind_addr` and builds.
-    pub fn bind(settings: Settings) -> Result<Self, StartupError> {
+    /// Binds `settings.bind_addr` and builds. `shutdown` is the process's one stop signal.
+    pub async fn build(
+        settings: Settings,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
         let listener = TcpListener::bind(settings.bind_addr)?;
-        Self::build(settings, listener)
+        Self::build_with_listener(settings, listener, shutdown).await
     }
 
     /// Builds on the caller's listener (tests bind `127.0.0.1:0`). Nothing runs until
     /// [`Self::run_until_stopped`] or [`Self::spawn`].
-    pub fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
         settings.validate()?;
         let address = listener.local_addr()?;
         let port = address.port();
@@ -126,7 +132,7 @@ impl Application {
         if sandbox.apps.is_empty() {
             tracing::warn!("no app registered: every request will get isv.invalid-app-id");
         }
-        let shutdown = CancellationToken::new();
+        let shutdown = shutdown.child_token();
         let data = web::Data::from(Arc::clone(&sandbox));
         let test_api = settings.test_api;
         // OpenAPI v3's replay guard: one nonce table for every worker of this sandbox.
@@ -173,14 +179,7 @@ impl Application {
             sandbox,
             commands,
             shutdown,
-            external_shutdown: None,
         })
-    }
-
-    /// Also stops when `token` is cancelled (the process's SIGTERM/Ctrl-C token in `main`).
-    pub fn with_shutdown(mut self, token: CancellationToken) -> Self {
-        self.external_shutdown = Some(token);
-        self
     }
 
     pub fn port(&self) -> u16 {
@@ -202,11 +201,6 @@ impl Application {
         &self.alipay_public_key
     }
 
-    /// Cancelling it stops the server gracefully and abandons pending notifications.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
-
     /// Serves until the shutdown token is cancelled, letting in-flight requests finish. Must run
     /// on a tokio runtime that lives as long as the sandbox: notifications are sent from it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -215,18 +209,8 @@ impl Application {
             sandbox,
             commands,
             shutdown,
-            external_shutdown,
             ..
         } = self;
-        if let Some(external) = external_shutdown {
-            let own = shutdown.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    () = external.cancelled() => own.cancel(),
-                    () = own.cancelled() => {}
-                }
-            });
-        }
         let dispatcher =
             tokio::spawn(Dispatcher::new(commands, Arc::clone(&sandbox), shutdown.clone()).run());
         let sweeper = tokio::spawn(sweep(sandbox, shutdown.clone()));

@@ -15,9 +15,11 @@ use common::health::HealthReport;
 use common::http::{Code, Envelope};
 use common::money::Money;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::{CourseList, OrderStatus, OutRequestNo, OutTradeNo, PayType};
 use crate::error::ApiError;
+use crate::openapi::{Amount, Failure, Health, PayLink};
 use crate::orders::{self, Created, PayOrder};
 use crate::refunds::{self, RefundOrder};
 use crate::repository::{self, Course, Order, OrderLine, Refund};
@@ -182,16 +184,37 @@ pub fn query_config() -> web::QueryConfig {
 /// `POST /order/pay/`, as the original frontend sends it. Its `subject` is accepted and
 /// ignored: the order is named after its courses, so that no buyer can write on Alipay's
 /// cashier.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = PayRequest)]
 pub struct PayBody {
+    /// Accepted for the original frontend and ignored: the order is named after its courses.
+    #[serde(default, rename = "subject")]
+    #[schema(value_type = Option<String>)]
+    pub _subject: serde::de::IgnoredAny,
     /// A string ("99.90") or a JSON number, read exactly from its text (never through a float),
     /// with one rule for both: at most two decimals, no sign, no exponent.
     #[serde(deserialize_with = "common::money::json_exact::money")]
+    #[schema(schema_with = crate::openapi::amount_or_number)]
     pub total_amount: Money,
+    #[schema(schema_with = crate::openapi::pay_type)]
     pub pay_type: i64,
+    #[schema(schema_with = crate::openapi::course_list)]
     pub course_list: Vec<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/order/pay/",
+    summary = "Create an order and its Alipay pay link (the original frontend's contract)",
+    security(("jwt" = [])),
+    request_body = PayBody,
+    responses(
+        (status = 201, description = "the pay link", body = PayLink),
+        (status = 400, description = "invalid body (the message names the field), unknown or inactive course, wrong total, WeChat Pay", body = Failure),
+        (status = 401, description = "missing, expired or forged token", body = Failure),
+        (status = 503, description = "the payment gateway is unavailable (the order is kept, cancelled)", body = Failure),
+    )
+)]
 #[tracing::instrument(name = "pay", skip_all, fields(user_id = %auth.0.sub))]
 pub async fn pay(
     state: web::Data<AppState>,
@@ -233,7 +256,8 @@ pub struct SuccessQuery {
     pub out_trade_no: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PaymentStateData)]
 pub struct PaymentState {
     pub out_trade_no: String,
     pub status: i16,
@@ -243,6 +267,17 @@ pub struct PaymentState {
 /// `GET /order/success/?out_trade_no=…[&Alipay's return parameters]`. The return parameters are
 /// not trusted (a browser can forge them); the order is paid only by an event or a signed
 /// `QueryTrade` answer, which this asks for when the order is still unpaid.
+#[utoipa::path(
+    get,
+    path = "/order/success/",
+    summary = "The return page's check: is the order paid? Asks Alipay if it is still unpaid",
+    params(("out_trade_no" = String, Query)),
+    responses(
+        (status = 200, description = "code 1 when paid, 0 otherwise", body = crate::openapi::PaymentState),
+        (status = 400, description = "no out_trade_no", body = Failure),
+        (status = 404, description = "no such order", body = Failure),
+    )
+)]
 #[tracing::instrument(name = "success", skip_all)]
 pub async fn success(
     state: web::Data<AppState>,
@@ -277,17 +312,34 @@ pub async fn success(
 
 // ---- /api/v1 ----
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Courses)]
 pub struct CoursesView {
     pub items: Vec<Course>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/courses",
+    summary = "Courses for sale",
+    responses((status = 200, description = "the catalog", body = CoursesView))
+)]
 pub async fn list_courses(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let items = repository::active_courses(&mut conn).await?;
     Ok(HttpResponse::Ok().json(CoursesView { items }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/courses/{id}",
+    summary = "One course",
+    params(("id" = String, Path, description = "The course id")),
+    responses(
+        (status = 200, description = "the course", body = Course),
+        (status = 404, description = "no such course", body = Failure),
+    )
+)]
 pub async fn get_course(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -301,14 +353,19 @@ pub async fn get_course(
 }
 
 /// An order as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Order)]
 pub struct OrderView {
     pub out_trade_no: String,
     /// 0 unpaid, 1 paid, 2 cancelled, 3 timed out, 4 partially refunded, 5 refunded.
+    #[schema(schema_with = crate::openapi::order_status)]
     pub status: i16,
+    #[schema(schema_with = crate::openapi::order_status_name)]
     pub status_name: &'static str,
     pub subject: String,
+    #[schema(value_type = Amount)]
     pub total_amount: Money,
+    #[schema(value_type = Amount)]
     pub refunded_amount: Money,
     /// Paid after it had timed out or been cancelled: someone must refund it.
     pub needs_refund: bool,
@@ -316,6 +373,7 @@ pub struct OrderView {
     pub pay_time: Option<DateTime<Utc>>,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// Only on GET of one order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<Vec<OrderLine>>,
 }
@@ -339,13 +397,16 @@ impl OrderView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    #[param(minimum = 1, default = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrdersPage {
     pub items: Vec<OrderView>,
     pub page: i64,
@@ -355,6 +416,18 @@ pub struct OrdersPage {
 
 pub const MAX_PER_PAGE: i64 = 100;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    summary = "My orders, newest first",
+    security(("jwt" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "a page", body = OrdersPage),
+        (status = 400, description = "bad paging", body = Failure),
+        (status = 401, description = "not authenticated", body = Failure),
+    )
+)]
 pub async fn list_orders(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -388,6 +461,18 @@ fn order_number(text: &str) -> Result<OutTradeNo, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound("order"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{out_trade_no}",
+    summary = "One of my orders, with its lines",
+    security(("jwt" = [])),
+    params(("out_trade_no" = String, Path, description = "The order's number")),
+    responses(
+        (status = 200, description = "the order", body = OrderView),
+        (status = 401, description = "not authenticated", body = Failure),
+        (status = 404, description = "no such order, or not yours", body = Failure),
+    )
+)]
 pub async fn get_order(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -403,6 +488,20 @@ pub async fn get_order(
 /// `POST /api/v1/orders/{out_trade_no}/pay-link`: a new pay link for the caller's unpaid,
 /// unexpired order, so that a buyer who left the cashier can resume paying. Alipay takes the
 /// same `out_trade_no` and amount again while the trade is open.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{out_trade_no}/pay-link",
+    summary = "A fresh pay link for an unpaid, unexpired order (resume paying)",
+    security(("jwt" = [])),
+    params(("out_trade_no" = String, Path, description = "The order's number")),
+    responses(
+        (status = 200, description = "the pay link", body = PayLink),
+        (status = 401, description = "not authenticated", body = Failure),
+        (status = 404, description = "no such order, or not yours", body = Failure),
+        (status = 409, description = "not unpaid, or expired", body = Failure),
+        (status = 503, description = "the payment gateway is unavailable", body = Failure),
+    )
+)]
 #[tracing::instrument(name = "pay_link", skip_all, fields(user_id = %auth.0.sub))]
 pub async fn pay_link(
     state: web::Data<AppState>,
@@ -424,6 +523,20 @@ pub async fn no_such_route(request: HttpRequest) -> Result<HttpResponse, ApiErro
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{out_trade_no}/cancel",
+    summary = "Cancel an unpaid order (closes the Alipay trade)",
+    security(("jwt" = [])),
+    params(("out_trade_no" = String, Path, description = "The order's number")),
+    responses(
+        (status = 200, description = "the cancelled order", body = OrderView),
+        (status = 401, description = "not authenticated", body = Failure),
+        (status = 404, description = "no such order, or not yours", body = Failure),
+        (status = 409, description = "not unpaid", body = Failure),
+        (status = 503, description = "the payment gateway is unavailable", body = Failure),
+    )
+)]
 #[tracing::instrument(name = "cancel", skip_all, fields(user_id = %auth.0.sub))]
 pub async fn cancel_order(
     state: web::Data<AppState>,
@@ -437,14 +550,17 @@ pub async fn cancel_order(
 }
 
 /// A refund as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Refund)]
 pub struct RefundView {
     pub out_request_no: String,
+    #[schema(value_type = Amount)]
     pub amount: Money,
     /// pending, succeeded or failed.
+    #[schema(schema_with = crate::openapi::refund_status)]
     pub status: crate::domain::RefundStatus,
     pub reason: Option<String>,
-    /// Alipay's sub_code when it refused.
+    /// Alipay's sub_code.
     pub failure: Option<String>,
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
@@ -466,18 +582,21 @@ impl From<Refund> for RefundView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RefundResult {
     pub refund: RefundView,
     pub order: OrderView,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RefundRequest)]
 pub struct RefundBody {
     /// Omitted: everything not yet refunded. A string or a JSON number, read exactly.
     #[serde(default, deserialize_with = "common::money::json_exact::option")]
+    #[schema(value_type = Option<Amount>)]
     pub amount: Option<Money>,
+    #[schema(max_length = 256)]
     pub reason: Option<String>,
 }
 
@@ -495,6 +614,23 @@ fn refund_response(order: Order, refund: Refund, created: bool) -> HttpResponse 
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{out_trade_no}/refunds",
+    summary = "Refund all or part of a paid order (admin)",
+    security(("jwt" = [])),
+    params(("out_trade_no" = String, Path, description = "The order's number")),
+    request_body(content = Option<RefundBody>, content_type = "application/json"),
+    responses(
+        (status = 201, description = "refunded", body = RefundResult),
+        (status = 202, description = "outcome unknown: pending; retry it", body = RefundResult),
+        (status = 400, description = "bad amount", body = Failure),
+        (status = 401, description = "not authenticated", body = Failure),
+        (status = 403, description = "not an admin", body = Failure),
+        (status = 404, description = "no such order", body = Failure),
+        (status = 409, description = "not paid, nothing left, a refund pending, or Alipay refused", body = Failure),
+    )
+)]
 #[tracing::instrument(name = "refund", skip_all, fields(user_id = %auth.0.sub))]
 pub async fn create_refund(
     state: web::Data<AppState>,
@@ -537,20 +673,56 @@ pub async fn create_refund(
     Ok(refund_response(order, refund, true))
 }
 
+/// An order's refunds.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Refunds)]
+pub struct RefundsView {
+    pub items: Vec<RefundView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{out_trade_no}/refunds",
+    summary = "The order's refunds (admin)",
+    security(("jwt" = [])),
+    params(("out_trade_no" = String, Path, description = "The order's number")),
+    responses(
+        (status = 200, description = "refunds", body = RefundsView),
+        (status = 401, description = "not authenticated", body = Failure),
+        (status = 403, description = "not an admin", body = Failure),
+        (status = 404, description = "no such order", body = Failure),
+    )
+)]
 pub async fn list_refunds(
     state: web::Data<AppState>,
     auth: Authenticated,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let number = order_number(&number)?;
-    let items: Vec<RefundView> = refunds::list(&state, &auth.0, &number)
+    let items = refunds::list(&state, &auth.0, &number)
         .await?
         .into_iter()
         .map(RefundView::from)
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(RefundsView { items }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/refunds/{out_request_no}/retry",
+    summary = "Settle a pending refund: QueryRefund, then Refund again with the same out_request_no (admin)",
+    security(("jwt" = [])),
+    params(("out_request_no" = String, Path, description = "The refund's number")),
+    responses(
+        (status = 200, description = "settled", body = RefundResult),
+        (status = 202, description = "still pending", body = RefundResult),
+        (status = 401, description = "not authenticated", body = Failure),
+        (status = 403, description = "not an admin", body = Failure),
+        (status = 404, description = "no such refund", body = Failure),
+        (status = 409, description = "Alipay refused", body = Failure),
+        (status = 503, description = "the payment gateway is unavailable", body = Failure),
+    )
+)]
 #[tracing::instrument(name = "refund_retry", skip_all, fields(user_id = %auth.0.sub))]
 pub async fn retry_refund(
     state: web::Data<AppState>,
@@ -563,17 +735,38 @@ pub async fn retry_refund(
     Ok(refund_response(order, refund, false))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1"))
+)]
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
 }
 
 // ---- operations ----
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    summary = "Alive",
+    responses((status = 200, description = "the process runs", body = Health))
+)]
 pub async fn healthz() -> HttpResponse {
     health_response(&HealthReport::alive())
 }
 
 /// 200 when the database answers and the consumer is attached to its queue; 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    summary = "Ready: the database answers and the consumer is attached",
+    responses(
+        (status = 200, description = "ready", body = Health),
+        (status = 503, description = "not ready", body = Health),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), async {
         let mut conn = state.pool.get().await.ok()?;
@@ -602,6 +795,12 @@ fn health_response(report: &HealthReport) -> HttpResponse {
         .body(report.to_json())
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "text exposition"))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(common::metrics::CONTENT_TYPE)

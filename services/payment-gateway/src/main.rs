@@ -1,7 +1,6 @@
 //! The composition root: parse the command line, then either `keygen`, or telemetry, settings,
 //! bind, build, run.
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 
 use common::config::ConfigError;
@@ -63,24 +62,9 @@ async fn serve(settings: SettingsArgs) -> ExitCode {
     common::telemetry::init();
     info!(settings = %settings.summary(), "starting payment-gateway");
 
-    let grpc_listener = match TcpListener::bind(settings.bind_addr) {
-        Ok(listener) => listener,
-        Err(problem) => {
-            error!(addr = %settings.bind_addr, %problem, "cannot bind BIND_ADDR");
-            return ExitCode::FAILURE;
-        }
-    };
-    let metrics_listener = match settings.metrics_addr.map(TcpListener::bind).transpose() {
-        Ok(listener) => listener,
-        Err(problem) => {
-            error!(addr = ?settings.metrics_addr, %problem, "cannot bind METRICS_ADDR");
-            return ExitCode::FAILURE;
-        }
-    };
-
     let shutdown = common::shutdown::shutdown_signal();
-    let application = match Application::build(settings, grpc_listener, metrics_listener).await {
-        Ok(application) => application.with_shutdown(shutdown),
+    let application = match Application::build(settings, shutdown).await {
+        Ok(application) => application,
         Err(problem) => {
             error!(%problem, "cannot start");
             return ExitCode::FAILURE;

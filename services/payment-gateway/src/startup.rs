@@ -1,7 +1,7 @@
 //! Wiring: settings → the gRPC server (the gateway, `grpc.health.v1`, reflection) and the small
 //! HTTP side; and the shutdown order.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,6 +24,13 @@ use crate::signing::SigningPool;
 pub enum StartupError {
     #[error("invalid configuration: {0}")]
     Settings(#[from] SettingsError),
+    #[error("binding {addr} ({variable}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        variable: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("preparing the listener: {0}")]
     Listener(#[source] std::io::Error),
     #[error("building the Alipay HTTP client: {0}")]
@@ -66,20 +73,36 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Checks the settings (a malformed key cannot get here; Alipay's public key must not be our
-    /// own) and takes the listeners the caller bound (port 0 in tests). Must be called inside a
-    /// tokio runtime.
+    /// Binds `settings.bind_addr` (and `settings.metrics_addr`, when set) and builds.
+    /// `shutdown` is the process's one stop signal.
     pub async fn build(
         settings: Settings,
-        grpc_listener: TcpListener,
-        metrics_listener: Option<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
+        let listener = bind(settings.bind_addr, "BIND_ADDR")?;
+        Self::build_with_listener(settings, listener, shutdown).await
+    }
+
+    /// Checks the settings (a malformed key cannot get here; Alipay's public key must not be our
+    /// own) and takes the gRPC listener the caller bound (port 0 in tests); the HTTP side binds
+    /// `settings.metrics_addr` (port 0 reads back through [`Self::metrics_port`]). Stops when
+    /// `shutdown` fires; [`RunningGateway::stop`] stops this gateway alone. Must be called
+    /// inside a tokio runtime.
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+        shutdown: CancellationToken,
     ) -> Result<Self, StartupError> {
         settings.validate()?;
-        let port = grpc_listener
+        let port = listener
             .local_addr()
             .map_err(StartupError::Listener)?
             .port();
-        let grpc_listener = into_tokio(grpc_listener)?;
+        let metrics_listener = settings
+            .metrics_addr
+            .map(|addr| bind(addr, "METRICS_ADDR"))
+            .transpose()?;
+        let grpc_listener = into_tokio(listener)?;
         let metrics_listener = metrics_listener.map(into_tokio).transpose()?;
         reflection_services()?;
         let metrics = Metrics::new()?;
@@ -93,15 +116,11 @@ impl Application {
             metrics_listener,
             service,
             metrics,
-            shutdown: CancellationToken::new(),
+            // A child, so that stopping this gateway alone (a test's `stop`) leaves the caller's
+            // token, and whatever else it stops, alone.
+            shutdown: shutdown.child_token(),
             shutdown_timeout: settings.shutdown_timeout,
         })
-    }
-
-    /// Stops when `token` is cancelled (`main` passes the process's SIGTERM/Ctrl-C token).
-    pub fn with_shutdown(mut self, token: CancellationToken) -> Self {
-        self.shutdown = token;
-        self
     }
 
     /// The gRPC port (the one bound, so port 0 reads back the real one).
@@ -212,6 +231,14 @@ fn reflection_services() -> Result<
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     Ok((builder().build_v1()?, builder().build_v1alpha()?))
+}
+
+fn bind(addr: SocketAddr, variable: &'static str) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+        addr,
+        variable,
+        source,
+    })
 }
 
 fn into_tokio(listener: TcpListener) -> Result<tokio::net::TcpListener, StartupError> {

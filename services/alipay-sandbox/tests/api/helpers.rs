@@ -15,6 +15,7 @@ use serde_json::Value;
 use test_support::keys::private_key;
 use test_support::services::local_listener;
 use test_support::{Patience, SandboxApi, eventually_ok};
+use tokio_util::sync::CancellationToken;
 
 pub const APP_ID: &str = "2021971696296258";
 pub const SELLER_ID: &str = "2088847604270121";
@@ -74,7 +75,10 @@ pub async fn spawn_with(options: Options) -> TestApp {
         .with_clock(Arc::clone(&clock))
         .with_notify_timeout(Duration::from_secs(2))
         .with_test_api(options.test_api);
-    let application = Application::build(settings, local_listener()).unwrap();
+    let application =
+        Application::build_with_listener(settings, local_listener(), CancellationToken::new())
+            .await
+            .unwrap();
     let alipay_public_key = application.alipay_public_key().clone();
     let sandbox = application.spawn();
     let signer =

@@ -7,6 +7,7 @@ use alipay_sandbox::{Application, Settings};
 use test_support::services::local_listener;
 
 use crate::helpers::{NotifyEndpoint, Options, alipay_key, query_of, spawn, spawn_with};
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn the_public_key_endpoint_serves_the_key_that_verifies() {
@@ -166,11 +167,17 @@ async fn apps_are_checked_and_the_base_url_is_the_public_one() {
     let settings = Settings::new(alipay_key())
         .with_app(duplicate.clone())
         .with_app(duplicate);
-    let error = Application::build(settings, local_listener()).unwrap_err();
+    let error =
+        Application::build_with_listener(settings, local_listener(), CancellationToken::new())
+            .await
+            .unwrap_err();
     assert!(error.to_string().contains("twice"), "{error}");
 
     let settings = Settings::new(alipay_key()).with_public_url("http://alipay-sandbox:8090/");
-    let app = Application::build(settings, local_listener()).unwrap();
+    let app =
+        Application::build_with_listener(settings, local_listener(), CancellationToken::new())
+            .await
+            .unwrap();
     assert_eq!(app.base_url(), "http://alipay-sandbox:8090");
     assert_eq!(app.gateway_url(), "http://alipay-sandbox:8090/gateway.do");
     assert!(app.port() > 0);

@@ -39,7 +39,8 @@ async fn stack(next: (&str, &str)) -> Stack {
             .with_pki(alipay_pki(&[next]))
             .with_time_scale(0.0001)
             .with_notify_timeout(Duration::from_secs(5)),
-    );
+    )
+    .await;
 
     let gateway_settings = payment_gateway::Settings::new(
         CERT_APP_ID,

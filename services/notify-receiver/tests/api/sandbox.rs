@@ -24,7 +24,7 @@ async fn a_payment_in_the_sandbox_reaches_the_queue_through_the_receiver() {
             SELLER_ID,
         ))
         .with_notify_timeout(Duration::from_secs(5));
-    let sandbox = test_support::services::spawn_sandbox(settings);
+    let sandbox = test_support::services::spawn_sandbox(settings).await;
     let sandbox_api = SandboxApi::of(&sandbox).for_app(APP_ID);
     let app = spawn_ready_app(TestConfig {
         public_key_pem: Some(sandbox.alipay_public_key().to_pem()),

@@ -2,9 +2,12 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{Report, store};
 use crate::error::ApiError;
+use crate::openapi::Failure;
 use crate::routes::Authenticated;
 use crate::state::AppState;
 
@@ -19,7 +22,24 @@ fn require_admin(auth: &Authenticated) -> Result<(), ApiError> {
     }
 }
 
+/// Reconciliation runs, the newest day first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reconciliations {
+    pub items: Vec<store::Run>,
+}
+
 /// `{"items":[run…]}`, the newest day first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reconciliations",
+    summary = "Reconciliation runs against Alipay's daily bill, newest day first (admin)",
+    security(("jwt" = [])),
+    responses(
+        (status = 200, description = "the runs", body = Reconciliations),
+        (status = 401, description = "not authenticated", body = Failure),
+        (status = 403, description = "not an admin", body = Failure),
+    )
+)]
 #[tracing::instrument(name = "list_reconciliations", skip_all, fields(user_id = %auth.0.sub))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -28,10 +48,24 @@ pub async fn list(
     require_admin(&auth)?;
     let mut conn = state.pool.get().await?;
     let runs = store::recent_runs(&mut conn, LISTED_RUNS).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": runs })))
+    Ok(HttpResponse::Ok().json(Reconciliations { items: runs }))
 }
 
 /// One day's run with its differences in `items`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reconciliations/{date}",
+    summary = "One day's reconciliation run and its differences (admin)",
+    security(("jwt" = [])),
+    params(("date" = String, Path, description = "The Beijing day, yyyy-MM-dd")),
+    responses(
+        (status = 200, description = "the run and its differences", body = Report),
+        (status = 400, description = "not a date", body = Failure),
+        (status = 401, description = "not authenticated", body = Failure),
+        (status = 403, description = "not an admin", body = Failure),
+        (status = 404, description = "no run for that day", body = Failure),
+    )
+)]
 #[tracing::instrument(name = "get_reconciliation", skip_all, fields(user_id = %auth.0.sub))]
 pub async fn get(
     state: web::Data<AppState>,

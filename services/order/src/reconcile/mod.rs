@@ -174,7 +174,8 @@ impl ReconcileSettings {
 }
 
 /// A run with its differences, as the API and the CLI show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Reconciliation)]
 pub struct Report {
     #[serde(flatten)]
     pub run: Run,

@@ -12,15 +12,20 @@ use crate::repository::RepoError;
 use crate::schema::{reconciliation_differences, reconciliation_runs};
 
 /// A run as stored and as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[schema(as = ReconciliationRun)]
 #[diesel(table_name = reconciliation_runs)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct Run {
     #[serde(skip)]
+    #[schema(ignore)]
     pub id: i64,
     pub bill_date: NaiveDate,
+    #[schema(schema_with = crate::openapi::run_status)]
     pub status: String,
+    /// Why the run failed.
     pub reason: Option<String>,
+    #[schema(examples("schedule", "cli"))]
     pub trigger: String,
     pub attempts: i32,
     pub started_at: DateTime<Utc>,
@@ -33,10 +38,11 @@ pub struct Run {
 }
 
 /// A stored difference.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = reconciliation_differences)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct StoredDifference {
+    #[schema(schema_with = crate::openapi::difference_kind)]
     pub kind: String,
     pub out_trade_no: String,
     pub out_request_no: String,

@@ -16,13 +16,17 @@ use crate::helpers::*;
 
 /// A sandbox with one app in certificate mode (and AES when `aes`), Alipay's certificates in
 /// rotation order: the current one, then `next`.
-fn cert_sandbox(next: &[(&str, &str)], aes: Option<AesKey>) -> alipay_sandbox::RunningSandbox {
+async fn cert_sandbox(
+    next: &[(&str, &str)],
+    aes: Option<AesKey>,
+) -> alipay_sandbox::RunningSandbox {
     test_support::services::spawn_sandbox(
         alipay_sandbox::Settings::new(alipay_key())
             .with_app(cert_app_registration(aes))
             .with_pki(alipay_pki(next))
             .with_time_scale(0.0001),
     )
+    .await
 }
 
 fn cert_settings(gateway_url: &str, aes: Option<AesKey>) -> Settings {
@@ -39,7 +43,7 @@ fn cert_settings(gateway_url: &str, aes: Option<AesKey>) -> Settings {
 
 async fn spawn_cert(next: &[(&str, &str)], aes: bool) -> TestApp {
     let aes = aes.then(aes_key);
-    let sandbox = cert_sandbox(next, aes.clone());
+    let sandbox = cert_sandbox(next, aes.clone()).await;
     let settings = cert_settings(&sandbox.gateway_url(), aes);
     spawn_gateway(settings, sandbox, None).await
 }
@@ -97,7 +101,7 @@ async fn pay_links_carry_both_sns_and_answers_verify_with_the_named_certificate(
 #[tokio::test]
 async fn a_gateway_with_another_aes_key_is_refused_by_alipay_in_plain() {
     // The sandbox holds the vectors' AES-128 key; this gateway encrypts with the AES-256 one.
-    let sandbox = cert_sandbox(&[], Some(aes_key()));
+    let sandbox = cert_sandbox(&[], Some(aes_key())).await;
     let other = AesKey::from_base64(&vector_text("keys/aes_256_key.b64")).unwrap();
     let settings = cert_settings(&sandbox.gateway_url(), Some(other));
     let app = spawn_gateway(settings, sandbox, None).await;
@@ -255,7 +259,7 @@ async fn the_certificate_rpc_is_refused_in_public_key_mode() {
 /// A gateway in certificate mode whose server calls go over OpenAPI v3 (no AES: v3 content
 /// encryption is not served by the sandbox).
 async fn spawn_cert_v3(next: &[(&str, &str)]) -> TestApp {
-    let sandbox = cert_sandbox(next, None);
+    let sandbox = cert_sandbox(next, None).await;
     let settings = cert_settings(&sandbox.gateway_url(), None)
         .with_api_version(payment_gateway::ApiVersion::V3);
     spawn_gateway(settings, sandbox, None).await

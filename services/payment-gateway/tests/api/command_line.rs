@@ -10,6 +10,7 @@ use payment_gateway::{Application, Settings, StartupError};
 use payment_proto::GatewayClient;
 
 use crate::helpers::*;
+use tokio_util::sync::CancellationToken;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_payment-gateway");
 
@@ -122,9 +123,10 @@ async fn the_library_refuses_our_own_public_key_as_alipays_too() {
         "http://127.0.0.1:9/gateway.do",
     );
 
-    let error = Application::build(settings, local_listener(), None)
-        .await
-        .unwrap_err();
+    let error =
+        Application::build_with_listener(settings, local_listener(), CancellationToken::new())
+            .await
+            .unwrap_err();
 
     assert!(matches!(error, StartupError::Settings(_)), "{error:?}");
     let message = error.to_string();
@@ -195,7 +197,7 @@ fn keygen_writes_a_usable_key_pair_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_and_stops_gracefully_on_sigterm() {
-    let sandbox = sandbox();
+    let sandbox = sandbox().await;
     let app_private = key_path("app_private_pkcs8.b64");
     let alipay_public = key_path("alipay_public.pem");
     let gateway_url = sandbox.gateway_url();

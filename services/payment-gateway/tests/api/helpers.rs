@@ -38,7 +38,7 @@ pub fn alipay_public_key() -> PublicKey {
     alipay_key().public_key()
 }
 
-pub fn sandbox() -> RunningSandbox {
+pub async fn sandbox() -> RunningSandbox {
     test_support::services::spawn_sandbox(
         alipay_sandbox::Settings::new(alipay_key())
             .with_app(AppRegistration::new(
@@ -48,6 +48,7 @@ pub fn sandbox() -> RunningSandbox {
             ))
             .with_time_scale(0.0001),
     )
+    .await
 }
 
 /// Settings for the gateway against `gateway_url`, fast retries, short timeouts, in the
@@ -83,7 +84,7 @@ pub async fn spawn() -> TestApp {
 
 /// The gateway against a fresh sandbox, settings adjusted by `configure`.
 pub async fn spawn_with(configure: impl FnOnce(Settings) -> Settings) -> TestApp {
-    let sandbox = sandbox();
+    let sandbox = sandbox().await;
     let settings = configure(settings(&sandbox.gateway_url()));
     spawn_gateway(settings, sandbox, None).await
 }
@@ -93,7 +94,7 @@ pub async fn spawn_behind_proxy(
     mode: ProxyMode,
     configure: impl FnOnce(Settings) -> Settings,
 ) -> TestApp {
-    let sandbox = sandbox();
+    let sandbox = sandbox().await;
     let proxy = Proxy::start(sandbox.gateway_url(), mode).await;
     let settings = configure(settings(&proxy.gateway_url()));
     spawn_gateway(settings, sandbox, Some(proxy)).await
