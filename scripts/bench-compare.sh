@@ -130,11 +130,28 @@ openssl_speed() { # when
 wrk_run() {
   local who=$1 workload=$2 number=$3 script=$4 url=$5 line
   shift 5
+  [ "$who" = ours ] && bash "$bench/cpu-snapshot.sh" >"$work/cpu-before.txt"
   line=$(wrk -t"$threads" -c"$connections" -d"$duration" --timeout 10s -s "$bench/$script" "$url" |
     tee -a "$work/wrk-$who-$workload.log" | grep '^BENCH ' || true)
   [ -n "$line" ] || { echo "wrk printed no BENCH line; see $work/wrk-$who-$workload.log" >&2; exit 1; }
   echo "target=$who workload=$workload run=$number ${line#BENCH } $*" >>"$results"
   echo "  $who $workload run $number: ${line#BENCH }"
+  # A notification run's CPU is read once the consumer has drained it (notify_run).
+  if [ "$who" = ours ] && [[ $workload != notify* ]]; then cpu_record; fi
+}
+
+# cpu_record: appends to the last record the CPU each successful request cost each component
+# since wrk_run's snapshot, in microseconds (docs/capacity.md is built from these).
+cpu_record() {
+  local record ok
+  record=$(tail -1 "$results")
+  ok=$(field "$record" ok)
+  bash "$bench/cpu-snapshot.sh" >"$work/cpu-after.txt"
+  local costs
+  costs=$(join "$work/cpu-before.txt" "$work/cpu-after.txt" |
+    awk -v ok="$ok" 'ok > 0 { printf "cpu_us_%s=%.0f ", $1, ($3 - $2) * 1000 / ok }')
+  { head -n -1 "$results"; echo "$record $costs"; } >"$work/results.tmp"
+  mv "$work/results.tmp" "$results"
 }
 
 seconds() { # a wrk duration (15s, 2m, 1h, or seconds) in whole seconds
@@ -260,6 +277,7 @@ notify_run() {
     # Complete the run's record (the last line of the results).
     { head -n -1 "$results"; echo "$record paid=$paid $quantiles"; } >"$work/results.tmp"
     mv "$work/results.tmp" "$results"
+    cpu_record
     echo "    event -> paid: $quantiles; paid by events $paid of $accepted accepted"
   fi
 }

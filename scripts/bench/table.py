@@ -118,6 +118,21 @@ def main():
         print(f"  histogram bounds (s): {first.get('buckets')}; the p99 targets are judged on the "
               "share within 50 / 250 ms (exact when those are bounds, '~' otherwise)")
 
+    components = ["order", "payment-gateway", "notify-receiver", "postgres", "beam.smp", "wrk"]
+    cpu_rows = [(w, runs(records, "ours", w)) for w, _ in ENDPOINTS + [("notify-half", None)]]
+    if any(any(f"cpu_us_{c}" in r for r in rs) for _, rs in cpu_rows for c in components):
+        print("\nCPU per successful request, microseconds (ours; medians over the runs; "
+              "beam.smp = RabbitMQ; a notification's includes the consumer draining it):")
+        print(f"  {'workload':<12}" + "".join(f"{c:>17}" for c in components) + f"{'total':>9}")
+        for workload, rs in cpu_rows:
+            if not rs:
+                continue
+            values = [median([number(r, f"cpu_us_{c}") for r in rs]) for c in components]
+            total = sum(v for v, c in zip(values, components) if v == v and c != "wrk")
+            print(f"  {workload:<12}" + "".join(f"{fmt(v):>17}" for v in values) + f"{fmt(total):>9}")
+        print("  (total: every component but wrk; the machine's capacity in requests/s is about "
+              "2,000,000 / total on 2 cores)")
+
     openssl = [r for r in records if r.get("workload") == "openssl"]
     sign_rate = median([number(r, "sign_per_s") for r in openssl])
     if openssl:
