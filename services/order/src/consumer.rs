@@ -295,6 +295,7 @@ fn batchable(state: &SharedState, delivery: &Delivery) -> Option<PaymentEventV2>
 }
 
 /// Applies the events in order, in one transaction; an early event is parked in the same one.
+/// A batch of payments only takes [`payments::apply_payments_in`]'s bulk statements.
 async fn apply_together(
     state: &SharedState,
     events: &[(Delivery, PaymentEventV2)],
@@ -305,6 +306,22 @@ async fn apply_together(
         .await
         .map_err(|error| format!("database: {error}"))?;
     let now = Utc::now();
+    if events
+        .iter()
+        .all(|(_, event)| event.kind == EventKind::Paid)
+    {
+        // The common case, a burst of payments: a handful of statements for the whole batch.
+        let facts: Vec<_> = events
+            .iter()
+            .map(|(_, event)| payments::Facts::from_event(event))
+            .collect();
+        return conn
+            .transaction::<_, RepoError, _>(async |conn| {
+                payments::apply_payments_in(conn, &facts, now).await
+            })
+            .await
+            .map_err(|error| format!("database: {error}"));
+    }
     conn.transaction::<_, RepoError, _>(async |conn| {
         let mut results = Vec::with_capacity(events.len());
         for (delivery, event) in events {

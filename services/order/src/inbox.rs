@@ -88,6 +88,22 @@ pub async fn nudge(
     Ok(())
 }
 
+/// [`nudge`] for many orders in one statement.
+pub async fn nudge_many(
+    conn: &mut AsyncPgConnection,
+    out_trade_nos: &[&str],
+    now: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    if out_trade_nos.is_empty() {
+        return Ok(());
+    }
+    diesel::update(early_events::table.filter(early_events::out_trade_no.eq_any(out_trade_nos)))
+        .set(early_events::next_attempt_at.eq(now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// How many events are waiting now (for tests and the operator).
 pub async fn waiting(conn: &mut AsyncPgConnection) -> Result<i64, RepoError> {
     Ok(early_events::table.count().get_result(conn).await?)

@@ -14,7 +14,7 @@ use payment_proto::v1::{QueryTradeResponse, TradeStatus};
 use uuid::Uuid;
 
 use crate::domain::{OrderStatus, OutRequestNo, RefundStatus};
-use crate::repository::{self, NewEvent, RepoError};
+use crate::repository::{self, NewEvent, Order, RepoError};
 
 /// Namespace of the ids given to signed `QueryTrade` answers, stored like events.
 const QUERY_EVENT_NAMESPACE: Uuid = uuid::uuid!("0b8f8f3e-2d55-4c1e-9a0e-6a3c0f7d9b41");
@@ -237,6 +237,112 @@ async fn apply_payment_in(
     crate::inbox::nudge(conn, &facts.out_trade_no, now).await?;
     // The row is locked, so the compare-and-set cannot miss; checked all the same.
     Ok(Ok(if changed { outcome } else { Outcome::Unchanged }))
+}
+
+/// [`apply_payment`] for a batch of payments, inside the caller's transaction, with one
+/// statement per step for the whole batch (lock the orders, store the events, move the orders,
+/// wake their waiting events) instead of four per payment. The outcomes, one per fact in the
+/// same order, are those of applying the facts one by one in that order: a fact repeated in the
+/// batch is a duplicate, and a second payment of one order finds it paid.
+pub async fn apply_payments_in(
+    conn: &mut AsyncPgConnection,
+    facts: &[Facts],
+    now: DateTime<Utc>,
+) -> Result<Vec<Result<Outcome, Rejection>>, RepoError> {
+    use std::collections::{HashMap, HashSet};
+
+    let mut numbers: Vec<&str> = facts.iter().map(|f| f.out_trade_no.as_str()).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut orders: HashMap<String, Order> = repository::lock_orders(conn, &numbers)
+        .await?
+        .into_iter()
+        .map(|order| (order.out_trade_no.clone(), order))
+        .collect();
+
+    // What each fact comes to before its event is stored; `None`: to be stored.
+    let mut outcomes: Vec<Option<Result<Outcome, Rejection>>> = Vec::with_capacity(facts.len());
+    let mut to_store = Vec::new();
+    let mut seen = HashSet::new();
+    for fact in facts {
+        let decided = match orders.get(&fact.out_trade_no) {
+            None => Some(Err(Rejection::UnknownOrder(fact.out_trade_no.clone()))),
+            Some(order) if order.total_amount != fact.total_amount => {
+                Some(Err(Rejection::AmountMismatch {
+                    expected: order.total_amount,
+                    received: fact.total_amount,
+                }))
+            }
+            Some(_) if !seen.insert(fact.event_id) => Some(Ok(Outcome::Duplicate)),
+            Some(order) => {
+                to_store.push(fact.new_event(order.id));
+                None
+            }
+        };
+        outcomes.push(decided);
+    }
+    let stored: HashSet<Uuid> = repository::insert_events(conn, &to_store)
+        .await?
+        .into_iter()
+        .collect();
+    drop(to_store);
+
+    let mut transitions = Vec::new();
+    let mut paid_numbers = Vec::new();
+    for (fact, outcome) in facts.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_some() {
+            continue;
+        }
+        if !stored.contains(&fact.event_id) {
+            *outcome = Some(Ok(Outcome::Duplicate));
+            continue;
+        }
+        let Some(order) = orders.get_mut(&fact.out_trade_no) else {
+            continue;
+        };
+        let (late, moved) = match order.status {
+            OrderStatus::Unpaid => (false, Outcome::Paid),
+            OrderStatus::Cancelled | OrderStatus::TimedOut => (true, Outcome::LatePaid),
+            OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {
+                *outcome = Some(Ok(Outcome::Unchanged));
+                continue;
+            }
+        };
+        transitions.push(repository::PaidTransition {
+            id: order.id,
+            from: order.status,
+            trade_no: &fact.trade_no,
+            pay_time: fact.paid_at,
+            needs_refund: late,
+        });
+        paid_numbers.push(fact.out_trade_no.as_str());
+        // A later payment of the same order in this batch finds it paid, as it would one by one.
+        order.status = OrderStatus::Paid;
+        *outcome = Some(Ok(moved));
+    }
+    let changed: HashSet<i64> = repository::set_paid_many(conn, &transitions, now)
+        .await?
+        .into_iter()
+        .collect();
+    // Events that came before these payments (a refund, say) may apply now: due at once.
+    crate::inbox::nudge_many(conn, &paid_numbers, now).await?;
+
+    Ok(facts
+        .iter()
+        .zip(outcomes)
+        .map(|(fact, outcome)| match outcome {
+            // The rows are locked, so the compare-and-set cannot miss; checked all the same.
+            Some(Ok(Outcome::Paid | Outcome::LatePaid))
+                if !orders
+                    .get(&fact.out_trade_no)
+                    .is_some_and(|order| changed.contains(&order.id)) =>
+            {
+                Ok(Outcome::Unchanged)
+            }
+            Some(outcome) => outcome,
+            None => Ok(Outcome::Unchanged),
+        })
+        .collect())
 }
 
 /// Applies a close (TRADE_CLOSED without refund fields): an unpaid order times out.

@@ -246,6 +246,24 @@ pub async fn find_order_by_id(
     )
 }
 
+/// The orders with these numbers, locked until the transaction ends, in `out_trade_no` order
+/// (every batch locks in that one order, so two batches sharing orders wait, never deadlock).
+/// Numbers with no order are simply absent.
+pub async fn lock_orders(
+    conn: &mut AsyncPgConnection,
+    out_trade_nos: &[&str],
+) -> Result<Vec<Order>, RepoError> {
+    orders_from(
+        orders::table
+            .filter(orders::out_trade_no.eq_any(out_trade_nos))
+            .order(orders::out_trade_no)
+            .select(OrderRow::as_select())
+            .for_update()
+            .load(conn)
+            .await?,
+    )
+}
+
 /// The order by id, locked until the transaction ends.
 pub async fn lock_order_by_id(
     conn: &mut AsyncPgConnection,
@@ -361,6 +379,64 @@ pub async fn set_paid(
         .execute(conn)
         .await?;
     Ok(updated == 1)
+}
+
+/// One order's move to paid, for [`set_paid_many`].
+#[derive(Debug, Clone)]
+pub struct PaidTransition<'a> {
+    pub id: i64,
+    pub from: OrderStatus,
+    pub trade_no: &'a str,
+    pub pay_time: DateTime<Utc>,
+    pub needs_refund: bool,
+}
+
+#[derive(QueryableByName)]
+struct ChangedId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// [`set_paid`] for many orders in one statement (call with the orders locked): the ids whose
+/// compare-and-set took effect. Diesel's DSL has no `UPDATE … FROM unnest(…)`, hence the SQL.
+pub async fn set_paid_many(
+    conn: &mut AsyncPgConnection,
+    transitions: &[PaidTransition<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, RepoError> {
+    use diesel::sql_types::{Array, BigInt, Bool, SmallInt, Text, Timestamptz};
+    if transitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let changed: Vec<ChangedId> = diesel::sql_query(
+        "UPDATE orders AS o \
+         SET status = $1, trade_no = t.trade_no, pay_time = t.pay_time, \
+             needs_refund = t.needs_refund, updated_at = $2 \
+         FROM unnest($3::bigint[], $4::smallint[], $5::text[], $6::timestamptz[], $7::bool[]) \
+              AS t(id, from_status, trade_no, pay_time, needs_refund) \
+         WHERE o.id = t.id AND o.status = t.from_status \
+         RETURNING o.id",
+    )
+    .bind::<SmallInt, _>(OrderStatus::Paid.code())
+    .bind::<Timestamptz, _>(now)
+    .bind::<Array<BigInt>, _>(transitions.iter().map(|t| t.id).collect::<Vec<_>>())
+    .bind::<Array<SmallInt>, _>(
+        transitions
+            .iter()
+            .map(|t| t.from.code())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(transitions.iter().map(|t| t.trade_no).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(transitions.iter().map(|t| t.pay_time).collect::<Vec<_>>())
+    .bind::<Array<Bool>, _>(
+        transitions
+            .iter()
+            .map(|t| t.needs_refund)
+            .collect::<Vec<_>>(),
+    )
+    .load(conn)
+    .await?;
+    Ok(changed.into_iter().map(|row| row.id).collect())
 }
 
 /// Records the cumulative refunded amount and the status it implies (call with the order

@@ -43,6 +43,39 @@ pub async fn insert_event(
     Ok(inserted == 1)
 }
 
+/// [`insert_event`] for many events in one statement: the `event_id`s stored now (the others
+/// were stored before: duplicates). The ids must be distinct.
+pub async fn insert_events(
+    conn: &mut AsyncPgConnection,
+    events: &[NewEvent<'_>],
+) -> Result<Vec<uuid::Uuid>, RepoError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<_> = events
+        .iter()
+        .map(|event| {
+            (
+                payment_events::event_id.eq(event.event_id),
+                payment_events::order_id.eq(event.order_id),
+                payment_events::kind.eq(event.kind),
+                payment_events::trade_no.eq(event.trade_no),
+                payment_events::trade_status.eq(event.trade_status),
+                payment_events::total_amount.eq(event.total_amount.decimal()),
+                payment_events::params.eq(&event.params),
+                payment_events::received_at.eq(event.received_at),
+            )
+        })
+        .collect();
+    Ok(diesel::insert_into(payment_events::table)
+        .values(&rows)
+        .on_conflict(payment_events::event_id)
+        .do_nothing()
+        .returning(payment_events::event_id)
+        .get_results(conn)
+        .await?)
+}
+
 /// How many events are stored for an order (tests and audits).
 pub async fn event_count(conn: &mut AsyncPgConnection, order_id: i64) -> Result<i64, RepoError> {
     Ok(payment_events::table

@@ -454,3 +454,89 @@ async fn a_burst_of_events_is_applied_in_batches_with_the_same_outcomes_as_one_b
     assert!(reasons[0].starts_with("amount_mismatch"), "{reasons:?}");
     assert!(reasons[1].starts_with("unknown_order"), "{reasons:?}");
 }
+
+#[tokio::test]
+async fn a_batch_of_payments_in_bulk_has_the_outcomes_of_one_by_one() {
+    let app = spawn_app().await;
+    let (fresh, _) = app.order("u1", &[1], "99.90").await;
+    let (paid_twice, _) = app.order("u2", &[1], "99.90").await;
+    let (timed_out, _) = app.order("u3", &[1], "99.90").await;
+    let (paid_before, _) = app.order("u4", &[1], "99.90").await;
+    let (mismatched, _) = app.order("u5", &[1], "99.90").await;
+    diesel::sql_query("UPDATE orders SET status = $1 WHERE out_trade_no = $2")
+        .bind::<diesel::sql_types::SmallInt, _>(OrderStatus::TimedOut.code())
+        .bind::<diesel::sql_types::Text, _>(&timed_out)
+        .execute(&mut app.conn().await)
+        .await
+        .unwrap();
+    let earlier = Facts::from_event(&paid_event(&paid_before, "99.90", "n-before"));
+    let mut conn = app.conn().await;
+    payments::apply_payment(&mut conn, &earlier, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let facts: Vec<Facts> = [
+        (fresh.as_str(), "99.90", "n-fresh"),
+        (fresh.as_str(), "99.90", "n-fresh"),
+        (paid_twice.as_str(), "99.90", "n-twice-1"),
+        (paid_twice.as_str(), "99.90", "n-twice-2"),
+        (timed_out.as_str(), "99.90", "n-late"),
+        (paid_before.as_str(), "99.90", "n-before"),
+        (paid_before.as_str(), "99.90", "n-before-again"),
+        (mismatched.as_str(), "1.00", "n-mismatch"),
+        ("NOSUCHORDER", "99.90", "n-unknown"),
+    ]
+    .into_iter()
+    .map(|(number, total, notify_id)| Facts::from_event(&paid_event(number, total, notify_id)))
+    .collect();
+    let apply = async |conn: &mut diesel_async::AsyncPgConnection| {
+        use diesel_async::AsyncConnection as _;
+        conn.transaction::<_, order::repository::RepoError, _>(async |conn| {
+            payments::apply_payments_in(conn, &facts, Utc::now()).await
+        })
+        .await
+        .unwrap()
+    };
+
+    let outcomes = apply(&mut conn).await;
+
+    use payments::Rejection;
+    assert_eq!(
+        outcomes,
+        vec![
+            Ok(Outcome::Paid),
+            Ok(Outcome::Duplicate),
+            Ok(Outcome::Paid),
+            Ok(Outcome::Unchanged),
+            Ok(Outcome::LatePaid),
+            Ok(Outcome::Duplicate),
+            Ok(Outcome::Unchanged),
+            Err(Rejection::AmountMismatch {
+                expected: "99.90".parse().unwrap(),
+                received: "1.00".parse().unwrap(),
+            }),
+            Err(Rejection::UnknownOrder("NOSUCHORDER".into())),
+        ]
+    );
+    let late = app.order_row(&timed_out).await;
+    assert_eq!(late.status, OrderStatus::Paid);
+    assert!(late.needs_refund);
+    assert!(!app.order_row(&fresh).await.needs_refund);
+    assert_eq!(app.order_row(&mismatched).await.status, OrderStatus::Unpaid);
+    assert_eq!(app.event_count(&fresh).await, 1);
+    assert_eq!(app.event_count(&paid_twice).await, 2);
+    assert_eq!(app.event_count(&paid_before).await, 2);
+
+    // The same batch again changes nothing: every stored event is a duplicate.
+    let again = apply(&mut conn).await;
+    assert_eq!(
+        again[..7]
+            .iter()
+            .filter(|o| **o == Ok(Outcome::Duplicate))
+            .count(),
+        7,
+        "{again:?}"
+    );
+    assert_eq!(again[7..], outcomes[7..]);
+}
