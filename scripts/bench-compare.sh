@@ -27,6 +27,8 @@
 # Environment:
 #   DURATION (15s), CONNECTIONS (16), THREADS (2): wrk's -d, -c, -t
 #   RUNS (3), PAY_RUNS (5): runs per workload
+#   REPLICAS (1): copies of each service of ours (gateway, receiver, order; one sandbox), wrk's
+#     threads spread over them (THREADS should be a multiple), to check docs/capacity.md's model
 #   WORKLOADS ("pay notify success"): which workloads (success needs notify's paid orders)
 #   NOTIFY_ORDERS (60000): orders and signed bodies per full-rate notification run (the paced
 #     run gets what its rate needs); a run that gets through them all re-sends bodies (counted
@@ -58,6 +60,7 @@ threads=${THREADS:-2}
 runs=${RUNS:-3}
 pay_runs=${PAY_RUNS:-5}
 workloads=${WORKLOADS:-pay notify success}
+replicas=${REPLICAS:-1}
 notify_orders=${NOTIFY_ORDERS:-60000}
 if [ -n "${BASELINE_URL:-}" ]; then targets=${TARGETS:-ours baseline}; else targets=${TARGETS:-ours}; fi
 postgres=${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
@@ -168,12 +171,15 @@ field() { # RECORD-LINE NAME
 }
 
 start_ours() {
-  local sandbox_port gateway_port gateway_metrics_port
+  local sandbox_port gateway_port gateway_metrics_port replica
   sandbox_port=$(free_port)
-  gateway_port=$(free_port)
-  gateway_metrics_port=$(free_port)
-  receiver_port=$(free_port)
-  order_port=$(free_port)
+  order_ports=() receiver_ports=()
+  for replica in $(seq "$replicas"); do
+    order_ports+=("$(free_port)")
+    receiver_ports+=("$(free_port)")
+  done
+  order_port=${order_ports[0]}
+  receiver_port=${receiver_ports[0]}
   psql "$postgres/postgres" -qc "CREATE DATABASE \"$database\""
 
   BIND_ADDR=127.0.0.1:$sandbox_port SANDBOX_APP_ID=$app_id SANDBOX_APP_PUBLIC_KEY_FILE=$keys/app_public.pem \
@@ -182,28 +188,34 @@ start_ours() {
   pids+=($!)
   wait_ready "http://127.0.0.1:$sandbox_port/readyz" alipay-sandbox
 
-  BIND_ADDR=127.0.0.1:$gateway_port METRICS_ADDR=127.0.0.1:$gateway_metrics_port ALIPAY_APP_ID=$app_id \
-    ALIPAY_APP_PRIVATE_KEY_FILE=$keys/app_private_pkcs8.pem ALIPAY_PUBLIC_KEY_FILE=$keys/alipay_public.pem \
-    ALIPAY_GATEWAY="http://127.0.0.1:$sandbox_port/gateway.do" \
-    ALIPAY_NOTIFY_URL="http://127.0.0.1:$receiver_port/alipay/notify" \
-    ALIPAY_RETURN_URL="http://127.0.0.1:$order_port/order/success/" \
-    RUST_LOG=${RUST_LOG:-warn} "$target/release/payment-gateway" >"$work/gateway.log" 2>&1 &
-  pids+=($!)
-  wait_ready "http://127.0.0.1:$gateway_metrics_port/readyz" payment-gateway
+  # REPLICAS copies of each service: order replica i calls gateway replica i; the receivers
+  # publish to one exchange and the order replicas compete on its queue, as in production.
+  for replica in $(seq 0 $((replicas - 1))); do
+    gateway_port=$(free_port)
+    gateway_metrics_port=$(free_port)
+    BIND_ADDR=127.0.0.1:$gateway_port METRICS_ADDR=127.0.0.1:$gateway_metrics_port ALIPAY_APP_ID=$app_id \
+      ALIPAY_APP_PRIVATE_KEY_FILE=$keys/app_private_pkcs8.pem ALIPAY_PUBLIC_KEY_FILE=$keys/alipay_public.pem \
+      ALIPAY_GATEWAY="http://127.0.0.1:$sandbox_port/gateway.do" \
+      ALIPAY_NOTIFY_URL="http://127.0.0.1:$receiver_port/alipay/notify" \
+      ALIPAY_RETURN_URL="http://127.0.0.1:$order_port/order/success/" \
+      RUST_LOG=${RUST_LOG:-warn} "$target/release/payment-gateway" >"$work/gateway-$replica.log" 2>&1 &
+    pids+=($!)
+    wait_ready "http://127.0.0.1:$gateway_metrics_port/readyz" payment-gateway
 
-  BIND_ADDR=127.0.0.1:$receiver_port AMQP_URL=$amqp_url AMQP_EXCHANGE="${prefix}payments" \
-    ALIPAY_APP_ID=$app_id ALIPAY_PUBLIC_KEY_FILE=$keys/alipay_public.pem RUST_LOG=${RUST_LOG:-warn} \
-    "$target/release/notify-receiver" >"$work/notify-receiver.log" 2>&1 &
-  pids+=($!)
+    BIND_ADDR=127.0.0.1:${receiver_ports[$replica]} AMQP_URL=$amqp_url AMQP_EXCHANGE="${prefix}payments" \
+      ALIPAY_APP_ID=$app_id ALIPAY_PUBLIC_KEY_FILE=$keys/alipay_public.pem RUST_LOG=${RUST_LOG:-warn} \
+      "$target/release/notify-receiver" >"$work/notify-receiver-$replica.log" 2>&1 &
+    pids+=($!)
 
-  # The order service declares the topology the receiver publishes into (AMQP_PREFIX).
-  BIND_ADDR=127.0.0.1:$order_port DATABASE_URL="$postgres/$database" AMQP_URL=$amqp_url \
-    AMQP_PREFIX=$prefix PAYMENT_GATEWAY_URL=http://127.0.0.1:$gateway_port JWT_SECRET=$secret \
-    ALIPAY_APP_ID=$app_id SEED_DEMO_DATA=off RUST_LOG=${RUST_LOG:-warn} \
-    "$target/release/order" >"$work/order.log" 2>&1 &
-  pids+=($!)
-  wait_ready "http://127.0.0.1:$order_port/readyz" order
-  wait_ready "http://127.0.0.1:$receiver_port/readyz" notify-receiver
+    # The order service declares the topology the receiver publishes into (AMQP_PREFIX).
+    BIND_ADDR=127.0.0.1:${order_ports[$replica]} DATABASE_URL="$postgres/$database" AMQP_URL=$amqp_url \
+      AMQP_PREFIX=$prefix PAYMENT_GATEWAY_URL=http://127.0.0.1:$gateway_port JWT_SECRET=$secret \
+      ALIPAY_APP_ID=$app_id SEED_DEMO_DATA=off RUST_LOG=${RUST_LOG:-warn} \
+      "$target/release/order" >"$work/order-$replica.log" 2>&1 &
+    pids+=($!)
+    wait_ready "http://127.0.0.1:${order_ports[$replica]}/readyz" order
+    wait_ready "http://127.0.0.1:${receiver_ports[$replica]}/readyz" notify-receiver
+  done
   for pid in "${pids[@]}"; do kill -0 "$pid" || { echo "a service exited early; logs in $work" >&2; exit 1; }; done
 
   ours_courses=$(psql "$postgres/$database" -qtA -c \
@@ -211,8 +223,22 @@ start_ours() {
     paste -sd, -)
   ours_total=88.88
   ours_token=$(JWT_SECRET=$secret "$target/release/order" token --user-id bench --ttl 2h)
-  echo "ours: sandbox :$sandbox_port, gateway :$gateway_port, receiver :$receiver_port, order :$order_port;" \
-    "database $database; AMQP prefix $prefix; courses $ours_courses"
+  echo "ours ($replicas of each service): sandbox :$sandbox_port, receivers :${receiver_ports[*]}," \
+    "orders :${order_ports[*]}; database $database; AMQP prefix $prefix; courses $ours_courses"
+}
+
+# The metrics of every order replica, one after the other (histogram.py and the awk below sum
+# the same series across replicas).
+order_metrics() {
+  local port
+  for port in "${order_ports[@]}"; do curl -fs "http://127.0.0.1:$port/metrics"; done
+}
+
+# BENCH_ADDRS for report.lua: wrk's threads spread over the replicas (thread i → replica i mod N).
+addrs() { # PORT…
+  local port list=()
+  for port in "$@"; do list+=("127.0.0.1:$port"); done
+  (IFS=,; echo "${list[*]}")
 }
 
 # make_orders WHO N FILE: N unpaid orders of WHO, `out_trade_no total_amount` per line.
@@ -236,25 +262,26 @@ make_orders() {
 orders_made=0
 
 paid_by_events() {
-  curl -fs "http://127.0.0.1:$order_port/metrics" |
-    awk '/^order_orders_paid_total\{.*source="event".*\}/ { print $2 + 0; found = 1 } END { if (!found) print 0 }'
+  order_metrics |
+    awk '/^order_orders_paid_total\{.*source="event".*\}/ { paid += $2; found = 1 } END { print found ? paid : 0 }'
 }
 
 # notify_run WHO WORKLOAD RUN ORDERS-FILE [RATE]
 notify_run() {
   local who=$1 workload=$2 number=$3 orders=$4 rate=${5:-0} bodies="$work/bodies-$who-$2-$3.txt" url
-  local app=$app_id
+  local app=$app_id notify_addrs=
   [ "$who" = baseline ] && app=${BASELINE_APP_ID:-$app_id}
   "$target/release/examples/notify_bodies" --orders "$orders" --out "$bodies" --app-id "$app" 2>/dev/null
   if [ "$who" = ours ]; then
     url="http://127.0.0.1:$receiver_port/alipay/notify"
-    curl -fs "http://127.0.0.1:$order_port/metrics" >"$work/metrics-before.txt"
+    notify_addrs=$(addrs "${receiver_ports[@]}")
+    order_metrics >"$work/metrics-before.txt"
     local paid_before
     paid_before=$(paid_by_events)
   else
     url=${BASELINE_NOTIFY_URL:-${BASELINE_URL%/}/order/success/}
   fi
-  BENCH_BODIES=$bodies BENCH_THREADS=$threads BENCH_RATE=$rate \
+  BENCH_BODIES=$bodies BENCH_THREADS=$threads BENCH_RATE=$rate BENCH_ADDRS=$notify_addrs \
     wrk_run "$who" "$workload" "$number" notify.lua "$url" "rate=$rate"
   if [ "$who" = ours ]; then
     # Every accepted notification must end as a paid order: wait for the consumer to drain
@@ -270,7 +297,7 @@ notify_run() {
       if [ "$paid" -eq "$last" ]; then still=$((still + 1)); else still=0 last=$paid; fi
       sleep 0.2
     done
-    curl -fs "http://127.0.0.1:$order_port/metrics" >"$work/metrics-after.txt"
+    order_metrics >"$work/metrics-after.txt"
     local quantiles
     quantiles=$(python3 "$bench/histogram.py" "$work/metrics-before.txt" "$work/metrics-after.txt" |
       sed 's/^count=/e2p_count=/; s/ p50_ms=/ e2p_p50_ms=/; s/ p99_ms=/ e2p_p99_ms=/')
@@ -288,11 +315,14 @@ measure() { # WHO
     pay_url="http://127.0.0.1:$order_port/order/pay/"
     success_url="http://127.0.0.1:$order_port/order/success/"
     courses=$ours_courses total=$ours_total token=$ours_token
+    export BENCH_ADDRS
+    BENCH_ADDRS=$(addrs "${order_ports[@]}")
   else
     pay_url="${BASELINE_URL%/}/order/pay/"
     success_url="${BASELINE_URL%/}/order/success/"
     courses=${BASELINE_COURSES:-} total=${BASELINE_TOTAL:-} token=${BASELINE_TOKEN:-}
     scheme=${BASELINE_AUTH_SCHEME:-jwt}
+    unset BENCH_ADDRS
   fi
   echo "== $who"
   if has "$workloads" pay; then

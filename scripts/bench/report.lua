@@ -8,8 +8,20 @@ local report = {}
 local threads = {}
 
 -- Main Lua state, once per thread, before that thread's init().
+-- With BENCH_ADDRS (host:port,host:port…: replicas of one service), thread i connects to the
+-- (i mod N)-th of them instead of the URL's host, so one wrk spreads over replicas without a
+-- load balancer in between.
 function report.setup(thread)
   thread:set("thread_id", #threads)
+  local addrs = os.getenv("BENCH_ADDRS")
+  if addrs and addrs ~= "" then
+    local list = {}
+    for host, port in addrs:gmatch("([^,:]+):(%d+)") do
+      table.insert(list, { host, port })
+    end
+    local pick = list[#threads % #list + 1]
+    thread.addr = assert(wrk.lookup(pick[1], pick[2])[1], "cannot resolve " .. pick[1])
+  end
   table.insert(threads, thread)
 end
 
