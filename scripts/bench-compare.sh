@@ -30,7 +30,7 @@
 #   REPLICAS (1): copies of each service of ours (gateway, receiver, order; one sandbox), wrk's
 #     threads spread over them (THREADS should be a multiple), to check docs/capacity.md's model
 #   WORKLOADS ("pay notify success"): which workloads (success needs notify's paid orders)
-#   NOTIFY_ORDERS (60000): orders and signed bodies per full-rate notification run (the paced
+#   NOTIFY_ORDERS (80000): orders and signed bodies per full-rate notification run (the paced
 #     run gets what its rate needs); a run that gets through them all re-sends bodies (counted
 #     as `wrapped`, shown as bad, and they pay nothing): raise it for a faster system
 #   TARGETS ("ours", plus "baseline" when BASELINE_URL is set)
@@ -61,7 +61,7 @@ runs=${RUNS:-3}
 pay_runs=${PAY_RUNS:-5}
 workloads=${WORKLOADS:-pay notify success}
 replicas=${REPLICAS:-1}
-notify_orders=${NOTIFY_ORDERS:-60000}
+notify_orders=${NOTIFY_ORDERS:-80000}
 if [ -n "${BASELINE_URL:-}" ]; then targets=${TARGETS:-ours baseline}; else targets=${TARGETS:-ours}; fi
 postgres=${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 amqp_url=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
