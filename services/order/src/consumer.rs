@@ -40,10 +40,13 @@ use lapin::{Channel, Connection, ConnectionProperties};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, error, info, warn};
 
+use self::acks::AckWindow;
 use crate::orders::count_payment;
 use crate::payments::{self, Outcome};
 use crate::repository::RepoError;
 use crate::state::SharedState;
+
+mod acks;
 
 /// Longest wait before a failing delivery is handed back.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -166,12 +169,13 @@ async fn consume(
     ));
 
     let failed = std::sync::Mutex::new(None::<String>);
+    let acks = AckWindow::default();
     // Whatever is already waiting is taken as one batch (up to the prefetch window), so a burst
     // costs one commit per batch; a lone event is a batch of one and waits for nothing.
     consumer
         .take_until(shutdown.cancelled())
         .ready_chunks(usize::from(config.prefetch))
-        .for_each_concurrent(BATCH_WORKERS, |deliveries| async {
+        .for_each_concurrent(BATCH_WORKERS, |deliveries| {
             let mut batch = Vec::with_capacity(deliveries.len());
             for delivery in deliveries {
                 match delivery {
@@ -183,7 +187,16 @@ async fn consume(
                     }
                 }
             }
-            handle_batch(state, &config.topology, &dead_letters, batch, shutdown).await;
+            // Registered here, as the batch is taken, so in delivery order (see `acks`).
+            acks.register(batch.iter().map(|delivery| delivery.delivery_tag));
+            let context = Context {
+                state,
+                topology: &config.topology,
+                dead_letters: &dead_letters,
+                acks: &acks,
+                shutdown,
+            };
+            async move { handle_batch(context, batch).await }
         })
         .await;
     state.set_consumer_ready(false);
@@ -213,16 +226,40 @@ enum Verdict {
     Requeue(String),
 }
 
-/// Applies a batch of deliveries: the payment events in one transaction, acked once it commits.
-/// If the transaction fails, each delivery goes its own way ([`handle`]), so one bad event or an
-/// outage is dealt with exactly as if it had come alone.
-async fn handle_batch(
-    state: &SharedState,
-    topology: &Topology,
-    dead_letters: &Channel,
-    deliveries: Vec<Delivery>,
-    shutdown: &CancellationToken,
-) {
+/// What the handling of a batch needs from the connection's life.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    state: &'a SharedState,
+    topology: &'a Topology,
+    dead_letters: &'a Channel,
+    acks: &'a AckWindow,
+    shutdown: &'a CancellationToken,
+}
+
+impl Context<'_> {
+    /// [`handle`], then the ack window learns the delivery is settled.
+    async fn handle_alone(self, delivery: Delivery) {
+        let tag = delivery.delivery_tag;
+        let span = event_span(&delivery);
+        handle(
+            self.state,
+            self.topology,
+            self.dead_letters,
+            delivery,
+            self.shutdown,
+        )
+        .instrument(span)
+        .await;
+        self.acks.settled(tag).await;
+    }
+}
+
+/// Applies a batch of deliveries: the payment events in one transaction, acked once it commits
+/// (one multiple ack for the lot, see [`acks`]). If the transaction fails, each delivery goes its
+/// own way ([`handle`]), so one bad event or an outage is dealt with exactly as if it had come
+/// alone.
+async fn handle_batch(context: Context<'_>, deliveries: Vec<Delivery>) {
+    let state = context.state;
     let mut events = Vec::with_capacity(deliveries.len());
     let mut others = Vec::new();
     for delivery in deliveries {
@@ -234,48 +271,55 @@ async fn handle_batch(
     // Rows are locked in one order by every batch, so two batches that share orders wait for
     // each other instead of deadlocking. The sort is stable: one order's events keep their order.
     events.sort_by(|(_, a), (_, b)| a.out_trade_no.cmp(&b.out_trade_no));
-    let alone = futures_util::future::join_all(others.into_iter().map(|delivery| {
-        let span = event_span(&delivery);
-        handle(state, topology, dead_letters, delivery, shutdown).instrument(span)
-    }));
+    let alone = futures_util::future::join_all(
+        others
+            .into_iter()
+            .map(|delivery| context.handle_alone(delivery)),
+    );
     let together = async {
         if events.len() < 2 {
             // Nothing to amortise: the single-event path is the same work with less bookkeeping.
-            futures_util::future::join_all(events.into_iter().map(|(delivery, _)| {
-                let span = event_span(&delivery);
-                handle(state, topology, dead_letters, delivery, shutdown).instrument(span)
-            }))
+            futures_util::future::join_all(
+                events
+                    .into_iter()
+                    .map(|(delivery, _)| context.handle_alone(delivery)),
+            )
             .await;
             return;
         }
         match apply_together(state, &events).await {
             Ok(results) => {
                 state.metrics.batch_applied(events.len());
+                let mut committed = Vec::with_capacity(events.len());
                 for ((delivery, event), applied) in events.into_iter().zip(results) {
                     let span = event_span(&delivery);
-                    async {
-                        let verdict = judge(state, &event, Ok(applied));
-                        finish(
-                            state,
-                            topology,
-                            dead_letters,
-                            &delivery,
-                            Some(event.kind),
-                            verdict,
-                            shutdown,
-                        )
-                        .await;
+                    let verdict = span.in_scope(|| judge(state, &event, Ok(applied)));
+                    if let Verdict::Ack = verdict {
+                        committed.push((delivery.delivery_tag, delivery.acker.clone()));
+                        continue;
                     }
+                    finish(
+                        state,
+                        context.topology,
+                        context.dead_letters,
+                        &delivery,
+                        Some(event.kind),
+                        verdict,
+                        context.shutdown,
+                    )
                     .instrument(span)
                     .await;
+                    context.acks.settled(delivery.delivery_tag).await;
                 }
+                context.acks.committed(committed).await;
             }
             Err(error) => {
                 info!(%error, events = events.len(), "batch not applied; applying its events one by one");
-                futures_util::future::join_all(events.into_iter().map(|(delivery, _)| {
-                    let span = event_span(&delivery);
-                    handle(state, topology, dead_letters, delivery, shutdown).instrument(span)
-                }))
+                futures_util::future::join_all(
+                    events
+                        .into_iter()
+                        .map(|(delivery, _)| context.handle_alone(delivery)),
+                )
                 .await;
             }
         }

@@ -369,7 +369,7 @@ fn sample(metrics: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn a_burst_of_events_is_applied_in_batches_with_the_same_outcomes_as_one_by_one() {
-    let app = spawn_app().await;
+    let mut app = spawn_app().await;
     let (blocker, _) = app.order("u1", &[1], "99.90").await;
     let mut numbers = Vec::new();
     for i in 0..24 {
@@ -453,6 +453,25 @@ async fn a_burst_of_events_is_applied_in_batches_with_the_same_outcomes_as_one_b
     reasons.sort();
     assert!(reasons[0].starts_with("amount_mismatch"), "{reasons:?}");
     assert!(reasons[1].starts_with("unknown_order"), "{reasons:?}");
+
+    // Every delivery was acked (batches with one multiple ack): once the consumer's channel is
+    // closed, nothing unacked is handed back to the queue.
+    let server = app.server.take().unwrap();
+    app.shutdown.cancel();
+    let _ = server.await;
+    let queue = app
+        .channel
+        .queue_declare(
+            app.stack.topology.queue.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.message_count(), 0, "deliveries left unacked");
 }
 
 #[tokio::test]
