@@ -72,12 +72,27 @@ async fn claim(
     };
     let first = first.to_std().unwrap_or_default();
     conn.transaction::<Vec<Due>, RepoError, _>(async |conn| {
+        // Each branch walks its own partial index (orders_sync_first, orders_sync_next) and
+        // stops at the batch, so a pass reads ~2 × BATCH rows however many orders are unpaid;
+        // the outer query locks them and checks again what it locked.
         let due: Vec<Due> = sql_query(
-            "SELECT id, out_trade_no, created_at, sync_step FROM orders \
-              WHERE status = 0 AND expires_at > $1 \
-                AND COALESCE(next_sync_at, created_at + $2) <= $1 \
-              ORDER BY COALESCE(next_sync_at, created_at + $2) \
-              LIMIT $3 FOR UPDATE SKIP LOCKED",
+            "WITH candidates AS ( \
+               (SELECT id, created_at + $2 AS due_at FROM orders \
+                 WHERE status = 0 AND next_sync_at IS NULL \
+                   AND created_at <= $1 - $2 AND expires_at > $1 \
+                 ORDER BY created_at LIMIT $3) \
+               UNION ALL \
+               (SELECT id, next_sync_at AS due_at FROM orders \
+                 WHERE status = 0 AND next_sync_at IS NOT NULL \
+                   AND next_sync_at <= $1 AND expires_at > $1 \
+                 ORDER BY next_sync_at LIMIT $3)) \
+             SELECT o.id, o.out_trade_no, o.created_at, o.sync_step \
+               FROM (SELECT id, due_at FROM candidates ORDER BY due_at LIMIT $3) AS due \
+               JOIN orders AS o ON o.id = due.id \
+              WHERE o.status = 0 AND o.expires_at > $1 \
+                AND COALESCE(o.next_sync_at, o.created_at + $2) <= $1 \
+              ORDER BY due.due_at \
+                FOR UPDATE OF o SKIP LOCKED",
         )
         .bind::<Timestamptz, _>(now)
         .bind::<Interval, _>(diesel::data_types::PgInterval::from_microseconds(

@@ -321,3 +321,54 @@ async fn two_replicas_never_ask_about_one_order_for_the_same_step() {
     assert_eq!(one.unwrap().asked + two.unwrap().asked, 6);
     replica.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_sync_pass_takes_the_batch_most_overdue_first_across_first_and_later_steps() {
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+    let app = spawn_app_with(TestConfig {
+        env: vec![("SYNC_SCHEDULE", "1m,3m".into())],
+        ..TestConfig::default()
+    })
+    .await;
+    // 150 unpaid orders made 10 minutes ago, never asked about (due 9 minutes ago), and every
+    // other one asked before, with its next question due 1 to 75 s ago: 150 due in all.
+    diesel::sql_query(
+        "SELECT open_order('S' || lpad(g::text, 9, '0'), 'u', 99.90, 1::smallint, 0::smallint,
+                          NULL, now() + interval '1 hour', now() - interval '10 minutes',
+                          ARRAY[1]::bigint[])
+           FROM generate_series(1, 150) AS g",
+    )
+    .execute(&mut app.conn().await)
+    .await
+    .unwrap();
+    diesel::sql_query(
+        "UPDATE orders SET sync_step = 1,
+                next_sync_at = now() - (right(out_trade_no, 3)::int / 2) * interval '1 second'
+          WHERE right(out_trade_no, 3)::int % 2 = 0",
+    )
+    .execute(&mut app.conn().await)
+    .await
+    .unwrap();
+
+    let first = order::sync::sync_once(&app.state, "test").await.unwrap();
+    // The never-asked ones were due first (9 minutes ago): all 75 are in the first pass, with
+    // the 25 most overdue of the others.
+    let not_asked_yet: i64 = {
+        use diesel::dsl::count_star;
+        use order::schema::orders;
+        orders::table
+            .filter(orders::sync_step.eq(0))
+            .select(count_star())
+            .first(&mut app.conn().await)
+            .await
+            .unwrap()
+    };
+    let second = order::sync::sync_once(&app.state, "test").await.unwrap();
+    let third = order::sync::sync_once(&app.state, "test").await.unwrap();
+
+    assert_eq!(first.asked, order::sync::BATCH as usize);
+    assert_eq!(not_asked_yet, 0);
+    assert_eq!(second.asked, 50);
+    assert_eq!(third.asked, 0, "every order's next step is minutes away");
+}
