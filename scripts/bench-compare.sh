@@ -134,10 +134,15 @@ wrk_run() {
   local who=$1 workload=$2 number=$3 script=$4 url=$5 line
   shift 5
   [ "$who" = ours ] && bash "$bench/cpu-snapshot.sh" >"$work/cpu-before.txt"
-  line=$(wrk -t"$threads" -c"$connections" -d"$duration" --timeout 10s -s "$bench/$script" "$url" |
-    tee -a "$work/wrk-$who-$workload.log" | grep '^BENCH ' || true)
+  # wrk's own CPU (user + system, ms) from bash's `time`: it starts and ends inside the run, so
+  # the process snapshots cannot see it.
+  local TIMEFORMAT='%3U %3S' wrk_ms
+  { time wrk -t"$threads" -c"$connections" -d"$duration" --timeout 10s -s "$bench/$script" "$url" \
+      >"$work/wrk-out.txt"; } 2>"$work/wrk-time.txt"
+  line=$(tee -a "$work/wrk-$who-$workload.log" <"$work/wrk-out.txt" | grep '^BENCH ' || true)
   [ -n "$line" ] || { echo "wrk printed no BENCH line; see $work/wrk-$who-$workload.log" >&2; exit 1; }
-  echo "target=$who workload=$workload run=$number ${line#BENCH } $*" >>"$results"
+  wrk_ms=$(tail -1 "$work/wrk-time.txt" | awk '{ printf "%d", ($1 + $2) * 1000 }')
+  echo "target=$who workload=$workload run=$number ${line#BENCH } wrk_cpu_ms=$wrk_ms $*" >>"$results"
   echo "  $who $workload run $number: ${line#BENCH }"
   # A notification run's CPU is read once the consumer has drained it (notify_run).
   if [ "$who" = ours ] && [[ $workload != notify* ]]; then cpu_record; fi
@@ -153,6 +158,7 @@ cpu_record() {
   local costs
   costs=$(join "$work/cpu-before.txt" "$work/cpu-after.txt" |
     awk -v ok="$ok" 'ok > 0 { printf "cpu_us_%s=%.0f ", $1, ($3 - $2) * 1000 / ok }')
+  costs+=$(awk -v ok="$ok" -v ms="$(field "$record" wrk_cpu_ms)" 'BEGIN { if (ok > 0) printf "cpu_us_wrk=%.0f", ms * 1000 / ok }')
   { head -n -1 "$results"; echo "$record $costs"; } >"$work/results.tmp"
   mv "$work/results.tmp" "$results"
 }

@@ -6,7 +6,7 @@
 # should run; PostgreSQL and RabbitMQ are counted whole (every backend, every Erlang scheduler).
 set -euo pipefail
 ticks_per_second=$(getconf CLK_TCK)
-for component in order payment-gateway notify-receiver alipay-sandbox postgres beam.smp wrk; do
+for component in order payment-gateway notify-receiver alipay-sandbox postgres beam.smp; do
   total=0
   for pid in $(pgrep -x "$component" || true); do
     # Fields 14 and 15 of /proc/PID/stat: utime and stime in clock ticks. The command name

@@ -130,8 +130,8 @@ def main():
             values = [median([number(r, f"cpu_us_{c}") for r in rs]) for c in components]
             total = sum(v for v, c in zip(values, components) if v == v and c != "wrk")
             print(f"  {workload:<12}" + "".join(f"{fmt(v):>17}" for v in values) + f"{fmt(total):>9}")
-        print("  (total: every component but wrk; the machine's capacity in requests/s is about "
-              "2,000,000 / total on 2 cores)")
+        print("  (total: every component but wrk, the load generator; the machine's capacity in "
+              "requests/s is about 2,000,000 / (total + wrk) on 2 cores)")
 
     openssl = [r for r in records if r.get("workload") == "openssl"]
     sign_rate = median([number(r, "sign_per_s") for r in openssl])
