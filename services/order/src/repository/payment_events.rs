@@ -25,22 +25,9 @@ pub async fn insert_event(
     conn: &mut AsyncPgConnection,
     event: NewEvent<'_>,
 ) -> Result<bool, RepoError> {
-    let inserted = diesel::insert_into(payment_events::table)
-        .values((
-            payment_events::event_id.eq(event.event_id),
-            payment_events::order_id.eq(event.order_id),
-            payment_events::kind.eq(event.kind),
-            payment_events::trade_no.eq(event.trade_no),
-            payment_events::trade_status.eq(event.trade_status),
-            payment_events::total_amount.eq(event.total_amount.decimal()),
-            payment_events::params.eq(event.params),
-            payment_events::received_at.eq(event.received_at),
-        ))
-        .on_conflict(payment_events::event_id)
-        .do_nothing()
-        .execute(conn)
-        .await?;
-    Ok(inserted == 1)
+    Ok(!insert_events(conn, std::slice::from_ref(&event))
+        .await?
+        .is_empty())
 }
 
 /// [`insert_event`] for many events in one statement: the `event_id`s stored now (the others
