@@ -154,6 +154,28 @@ impl Rejection {
     }
 }
 
+/// The order these facts may apply to: it exists and its amount is the one Alipay names.
+fn matching_order<'a>(order: Option<&'a Order>, facts: &Facts) -> Result<&'a Order, Rejection> {
+    let order = order.ok_or_else(|| Rejection::UnknownOrder(facts.out_trade_no.clone()))?;
+    if order.total_amount != facts.total_amount {
+        return Err(Rejection::AmountMismatch {
+            expected: order.total_amount,
+            received: facts.total_amount,
+        });
+    }
+    Ok(order)
+}
+
+/// What a payment does to an order in this status: `(late, outcome)` when it moves the order to
+/// paid (late: it had closed, so the money must be refunded), `None` when it was paid already.
+fn payment_move(status: OrderStatus) -> Option<(bool, Outcome)> {
+    match status {
+        OrderStatus::Unpaid => Some((false, Outcome::Paid)),
+        OrderStatus::Cancelled | OrderStatus::TimedOut => Some((true, Outcome::LatePaid)),
+        OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => None,
+    }
+}
+
 /// Applies one payment event of any kind in a transaction of its own: what the consumer and the
 /// early-event inbox share.
 pub async fn apply_event(
@@ -204,24 +226,16 @@ async fn apply_payment_in(
     facts: &Facts,
     now: DateTime<Utc>,
 ) -> Result<Result<Outcome, Rejection>, RepoError> {
-    let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
-        return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
+    let locked = repository::lock_order(conn, &facts.out_trade_no).await?;
+    let order = match matching_order(locked.as_ref(), facts) {
+        Ok(order) => order,
+        Err(rejection) => return Ok(Err(rejection)),
     };
-    if order.total_amount != facts.total_amount {
-        return Ok(Err(Rejection::AmountMismatch {
-            expected: order.total_amount,
-            received: facts.total_amount,
-        }));
-    }
     if !repository::insert_event(conn, facts.new_event(order.id)).await? {
         return Ok(Ok(Outcome::Duplicate));
     }
-    let (late, outcome) = match order.status {
-        OrderStatus::Unpaid => (false, Outcome::Paid),
-        OrderStatus::Cancelled | OrderStatus::TimedOut => (true, Outcome::LatePaid),
-        OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {
-            return Ok(Ok(Outcome::Unchanged));
-        }
+    let Some((late, outcome)) = payment_move(order.status) else {
+        return Ok(Ok(Outcome::Unchanged));
     };
     let changed = repository::set_paid(
         conn,
@@ -265,16 +279,10 @@ pub async fn apply_payments_in(
     let mut to_store = Vec::new();
     let mut seen = HashSet::new();
     for fact in facts {
-        let decided = match orders.get(&fact.out_trade_no) {
-            None => Some(Err(Rejection::UnknownOrder(fact.out_trade_no.clone()))),
-            Some(order) if order.total_amount != fact.total_amount => {
-                Some(Err(Rejection::AmountMismatch {
-                    expected: order.total_amount,
-                    received: fact.total_amount,
-                }))
-            }
-            Some(_) if !seen.insert(fact.event_id) => Some(Ok(Outcome::Duplicate)),
-            Some(order) => {
+        let decided = match matching_order(orders.get(&fact.out_trade_no), fact) {
+            Err(rejection) => Some(Err(rejection)),
+            Ok(_) if !seen.insert(fact.event_id) => Some(Ok(Outcome::Duplicate)),
+            Ok(order) => {
                 to_store.push(fact.new_event(order.id));
                 None
             }
@@ -300,13 +308,9 @@ pub async fn apply_payments_in(
         let Some(order) = orders.get_mut(&fact.out_trade_no) else {
             continue;
         };
-        let (late, moved) = match order.status {
-            OrderStatus::Unpaid => (false, Outcome::Paid),
-            OrderStatus::Cancelled | OrderStatus::TimedOut => (true, Outcome::LatePaid),
-            OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded => {
-                *outcome = Some(Ok(Outcome::Unchanged));
-                continue;
-            }
+        let Some((late, moved)) = payment_move(order.status) else {
+            *outcome = Some(Ok(Outcome::Unchanged));
+            continue;
         };
         transitions.push(repository::PaidTransition {
             id: order.id,
@@ -361,15 +365,11 @@ async fn apply_close_in(
     facts: &Facts,
     now: DateTime<Utc>,
 ) -> Result<Result<Outcome, Rejection>, RepoError> {
-    let Some(order) = repository::lock_order(conn, &facts.out_trade_no).await? else {
-        return Ok(Err(Rejection::UnknownOrder(facts.out_trade_no.clone())));
+    let locked = repository::lock_order(conn, &facts.out_trade_no).await?;
+    let order = match matching_order(locked.as_ref(), facts) {
+        Ok(order) => order,
+        Err(rejection) => return Ok(Err(rejection)),
     };
-    if order.total_amount != facts.total_amount {
-        return Ok(Err(Rejection::AmountMismatch {
-            expected: order.total_amount,
-            received: facts.total_amount,
-        }));
-    }
     if !repository::insert_event(conn, facts.new_event(order.id)).await? {
         return Ok(Ok(Outcome::Duplicate));
     }
