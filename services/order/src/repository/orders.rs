@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use common::money::Money;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -391,12 +393,6 @@ pub struct PaidTransition<'a> {
     pub needs_refund: bool,
 }
 
-#[derive(QueryableByName)]
-struct ChangedId {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    id: i64,
-}
-
 /// [`set_paid`] for many orders in one statement (call with the orders locked): the ids whose
 /// compare-and-set took effect. Diesel's DSL has no `UPDATE … FROM unnest(…)`, hence the SQL.
 pub async fn set_paid_many(
@@ -404,40 +400,62 @@ pub async fn set_paid_many(
     transitions: &[PaidTransition<'_>],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, RepoError> {
-    use diesel::sql_types::{Array, BigInt, Bool, SmallInt, Text, Timestamptz};
     if transitions.is_empty() {
         return Ok(Vec::new());
     }
-    let changed: Vec<ChangedId> = diesel::sql_query(
-        "UPDATE orders AS o \
-         SET status = $1, trade_no = t.trade_no, pay_time = t.pay_time, \
-             needs_refund = t.needs_refund, updated_at = $2 \
-         FROM unnest($3::bigint[], $4::smallint[], $5::text[], $6::timestamptz[], $7::bool[]) \
-              AS t(id, from_status, trade_no, pay_time, needs_refund) \
-         WHERE o.id = t.id AND o.status = t.from_status \
-         RETURNING o.id",
-    )
-    .bind::<SmallInt, _>(OrderStatus::Paid.code())
-    .bind::<Timestamptz, _>(now)
-    .bind::<Array<BigInt>, _>(transitions.iter().map(|t| t.id).collect::<Vec<_>>())
-    .bind::<Array<SmallInt>, _>(
-        transitions
-            .iter()
-            .map(|t| t.from.code())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Text>, _>(transitions.iter().map(|t| t.trade_no).collect::<Vec<_>>())
-    .bind::<Array<Timestamptz>, _>(transitions.iter().map(|t| t.pay_time).collect::<Vec<_>>())
-    .bind::<Array<Bool>, _>(
-        transitions
-            .iter()
-            .map(|t| t.needs_refund)
-            .collect::<Vec<_>>(),
-    )
-    .load(conn)
-    .await?;
-    Ok(changed.into_iter().map(|row| row.id).collect())
+    let statement = SetPaidMany {
+        paid: OrderStatus::Paid.code(),
+        now,
+        ids: transitions.iter().map(|t| t.id).collect(),
+        from: transitions.iter().map(|t| t.from.code()).collect(),
+        trade_nos: transitions.iter().map(|t| t.trade_no).collect(),
+        pay_times: transitions.iter().map(|t| t.pay_time).collect(),
+        needs_refund: transitions.iter().map(|t| t.needs_refund).collect(),
+    };
+    Ok(statement.load(conn).await?)
 }
+
+/// [`set_paid_many`]'s statement: the transitions as parallel arrays.
+struct SetPaidMany<'a> {
+    paid: i16,
+    now: DateTime<Utc>,
+    ids: Vec<i64>,
+    from: Vec<i16>,
+    trade_nos: Vec<&'a str>,
+    pay_times: Vec<DateTime<Utc>>,
+    needs_refund: Vec<bool>,
+}
+
+impl QueryFragment<Pg> for SetPaidMany<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Bool, SmallInt, Text, Timestamptz};
+        out.push_sql("UPDATE orders AS o SET status = ");
+        out.push_bind_param::<SmallInt, _>(&self.paid)?;
+        out.push_sql(
+            ", trade_no = t.trade_no, pay_time = t.pay_time, needs_refund = t.needs_refund, \
+             updated_at = ",
+        );
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
+        out.push_sql(" FROM unnest(");
+        out.push_bind_param::<Array<BigInt>, _>(&self.ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<SmallInt>, _>(&self.from)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.trade_nos)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamptz>, _>(&self.pay_times)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Bool>, _>(&self.needs_refund)?;
+        out.push_sql(
+            ") AS t (id, from_status, trade_no, pay_time, needs_refund) \
+             WHERE o.id = t.id AND o.status = t.from_status \
+             RETURNING o.id",
+        );
+        Ok(())
+    }
+}
+
+super::prepared_statement!(SetPaidMany, diesel::sql_types::BigInt);
 
 /// Records the cumulative refunded amount and the status it implies (call with the order
 /// locked). The amount only grows: notifications and answers may arrive out of order.

@@ -559,3 +559,74 @@ async fn a_batch_of_payments_in_bulk_has_the_outcomes_of_one_by_one() {
     );
     assert_eq!(again[7..], outcomes[7..]);
 }
+
+#[tokio::test]
+async fn the_batch_statements_are_prepared_once_per_connection_whatever_the_batch_size() {
+    use diesel::QueryableByName;
+    use order::repository::{self, NewEvent, PaidTransition};
+
+    #[derive(QueryableByName)]
+    struct Prepared {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+    }
+
+    let app = spawn_app().await;
+    let mut numbers = Vec::new();
+    for user in 0..3 {
+        numbers.push(app.order(&format!("u{user}"), &[1], "99.90").await.0);
+    }
+    let mut conn = app.conn().await;
+    let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let orders = repository::lock_orders(&mut conn, &numbers).await.unwrap();
+    let now = Utc::now();
+    let event = |order: &repository::Order| NewEvent {
+        event_id: uuid::Uuid::new_v4(),
+        order_id: order.id,
+        kind: "paid",
+        trade_no: "2026112622001400000000000001",
+        trade_status: "TRADE_SUCCESS",
+        total_amount: order.total_amount,
+        params: serde_json::json!({ "out_trade_no": order.out_trade_no }),
+        received_at: now,
+    };
+    let paid = |order: &repository::Order| PaidTransition {
+        id: order.id,
+        from: OrderStatus::Unpaid,
+        trade_no: "2026112622001400000000000001",
+        pay_time: now,
+        needs_refund: false,
+    };
+
+    // A batch of one, then a batch of two: one statement text each, prepared the first time.
+    for batch in [&orders[..1], &orders[1..]] {
+        let events: Vec<_> = batch.iter().map(event).collect();
+        let stored = repository::insert_events(&mut conn, &events).await.unwrap();
+        assert_eq!(stored.len(), batch.len());
+        let again = repository::insert_events(&mut conn, &events).await.unwrap();
+        assert!(again.is_empty(), "a stored event is a duplicate");
+        let transitions: Vec<_> = batch.iter().map(paid).collect();
+        let moved = repository::set_paid_many(&mut conn, &transitions, now)
+            .await
+            .unwrap();
+        assert_eq!(moved, batch.iter().map(|o| o.id).collect::<Vec<_>>());
+    }
+
+    let prepared: Vec<Prepared> = diesel::sql_query(
+        "SELECT statement FROM pg_prepared_statements \
+          WHERE statement LIKE 'INSERT INTO payment_events%' \
+             OR statement LIKE 'UPDATE orders AS o%'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        prepared.len(),
+        2,
+        "{:?}",
+        prepared.iter().map(|p| &p.statement).collect::<Vec<_>>()
+    );
+    for number in numbers {
+        assert_eq!(app.order_row(number).await.status, OrderStatus::Paid);
+    }
+}

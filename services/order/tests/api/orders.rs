@@ -152,3 +152,52 @@ async fn cancelling_an_order_paid_at_alipay_makes_it_paid() {
     assert_eq!(response.status().as_u16(), 409);
     assert_eq!(app.order_row(&number).await.status, OrderStatus::Paid);
 }
+
+#[tokio::test]
+async fn the_database_refuses_order_and_refund_numbers_outside_alipays_alphabet() {
+    use diesel_async::RunQueryDsl as _;
+    let app = spawn_app().await;
+    let mut conn = app.conn().await;
+    let open = |number: &str| {
+        format!(
+            "SELECT open_order('{number}', 'u', 99.90, 1::smallint, 0::smallint, NULL,
+                              now() + interval '1 hour', now(), ARRAY[1]::bigint[])"
+        )
+    };
+    let refund = |number: &str| {
+        format!(
+            "INSERT INTO refunds (order_id, out_request_no, amount, status, requested_by)
+             SELECT id, '{number}', 1.00, 1, 'test' FROM orders LIMIT 1"
+        )
+    };
+    let longest = "A".repeat(64);
+    for good in ["T_2026_abcXYZ09", longest.as_str()] {
+        diesel::sql_query(open(good))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|error| panic!("{good:?} is a valid order number: {error}"));
+        diesel::sql_query(refund(good))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|error| panic!("{good:?} is a valid refund number: {error}"));
+    }
+    let too_long = "A".repeat(65);
+    for bad in ["", "T-1", "T 1", "订单1", "T1\n", too_long.as_str()] {
+        let error = diesel::sql_query(open(bad))
+            .execute(&mut conn)
+            .await
+            .expect_err(&format!("{bad:?} is not an order number"));
+        assert!(
+            error.to_string().contains("orders_out_trade_no_check"),
+            "{bad:?}: {error}"
+        );
+        let error = diesel::sql_query(refund(bad))
+            .execute(&mut conn)
+            .await
+            .expect_err(&format!("{bad:?} is not a refund number"));
+        assert!(
+            error.to_string().contains("refunds_out_request_no_check"),
+            "{bad:?}: {error}"
+        );
+    }
+}
