@@ -51,6 +51,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/cargo-env.sh
+source scripts/bench/lib.sh
 target=$CARGO_TARGET_DIR
 bench=$(pwd)/scripts/bench
 
@@ -89,7 +90,6 @@ if has "$workloads" success && ! has "$workloads" notify; then
   exit 1
 fi
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # One build for the servers and the two examples (notify_bodies signs the notification bodies;
 # order-load only deletes the AMQP topology at the end, as in services/order/scripts/bench.sh):
@@ -110,15 +110,6 @@ cleanup() {
   echo "logs and raw results: $work"
 }
 trap cleanup EXIT
-
-wait_ready() { # url name
-  for _ in $(seq 300); do
-    curl -fs "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "$2 did not become ready; logs in $work" >&2
-  exit 1
-}
 
 openssl_speed() { # when
   local rate
@@ -192,7 +183,7 @@ start_ours() {
     SANDBOX_ALIPAY_PRIVATE_KEY_FILE=$keys/alipay_private_pkcs8.pem RUST_LOG=${RUST_LOG:-warn} \
     "$target/release/alipay-sandbox" >"$work/sandbox.log" 2>&1 &
   pids+=($!)
-  wait_ready "http://127.0.0.1:$sandbox_port/readyz" alipay-sandbox
+  wait_ready "http://127.0.0.1:$sandbox_port/readyz" alipay-sandbox "$work"
 
   # REPLICAS copies of each service: order replica i calls gateway replica i; the receivers
   # publish to one exchange and the order replicas compete on its queue, as in production.
@@ -206,7 +197,7 @@ start_ours() {
       ALIPAY_RETURN_URL="http://127.0.0.1:$order_port/order/success/" \
       RUST_LOG=${RUST_LOG:-warn} "$target/release/payment-gateway" >"$work/gateway-$replica.log" 2>&1 &
     pids+=($!)
-    wait_ready "http://127.0.0.1:$gateway_metrics_port/readyz" payment-gateway
+    wait_ready "http://127.0.0.1:$gateway_metrics_port/readyz" payment-gateway "$work"
 
     BIND_ADDR=127.0.0.1:${receiver_ports[$replica]} AMQP_URL=$amqp_url AMQP_EXCHANGE="${prefix}payments" \
       ALIPAY_APP_ID=$app_id ALIPAY_PUBLIC_KEY_FILE=$keys/alipay_public.pem RUST_LOG=${RUST_LOG:-warn} \
@@ -219,8 +210,8 @@ start_ours() {
       ALIPAY_APP_ID=$app_id SEED_DEMO_DATA=off RUST_LOG=${RUST_LOG:-warn} \
       "$target/release/order" >"$work/order-$replica.log" 2>&1 &
     pids+=($!)
-    wait_ready "http://127.0.0.1:${order_ports[$replica]}/readyz" order
-    wait_ready "http://127.0.0.1:${receiver_ports[$replica]}/readyz" notify-receiver
+    wait_ready "http://127.0.0.1:${order_ports[$replica]}/readyz" order "$work"
+    wait_ready "http://127.0.0.1:${receiver_ports[$replica]}/readyz" notify-receiver "$work"
   done
   for pid in "${pids[@]}"; do kill -0 "$pid" || { echo "a service exited early; logs in $work" >&2; exit 1; }; done
 

@@ -15,6 +15,7 @@
 # Everything it creates (database, RabbitMQ names, processes) is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+source scripts/bench/lib.sh
 target=${CARGO_TARGET_DIR:-target}
 postgres=${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 amqp_url=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
@@ -24,7 +25,6 @@ run="bench$(date +%s)$$"
 prefix="$run."
 database="order_$run"
 # Free ports picked by the kernel, so a run never talks to another bench's servers.
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 sandbox_port=$(free_port)
 gateway_port=$(free_port)
 gateway_metrics_port=$(free_port)
@@ -45,22 +45,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ready() { # url name
-  for _ in $(seq 300); do
-    curl -fs "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "$2 did not become ready; logs in $logs" >&2
-  exit 1
-}
-
 psql "$postgres/postgres" -qc "CREATE DATABASE \"$database\""
 
 BIND_ADDR=127.0.0.1:$sandbox_port SANDBOX_APP_ID=$app_id SANDBOX_APP_PUBLIC_KEY_FILE=$keys/app_public.pem \
   SANDBOX_ALIPAY_PRIVATE_KEY_FILE=$keys/alipay_private_pkcs8.pem RUST_LOG=${RUST_LOG:-warn} \
   "$target/release/alipay-sandbox" >"$logs/sandbox.log" 2>&1 &
 pids+=($!)
-wait_ready "http://127.0.0.1:$sandbox_port/readyz" alipay-sandbox
+wait_ready "http://127.0.0.1:$sandbox_port/readyz" alipay-sandbox "$logs"
 
 BIND_ADDR=127.0.0.1:$gateway_port METRICS_ADDR=127.0.0.1:$gateway_metrics_port ALIPAY_APP_ID=$app_id \
   ALIPAY_APP_PRIVATE_KEY_FILE=$keys/app_private_pkcs8.pem ALIPAY_PUBLIC_KEY_FILE=$keys/alipay_public.pem \
@@ -68,13 +59,13 @@ BIND_ADDR=127.0.0.1:$gateway_port METRICS_ADDR=127.0.0.1:$gateway_metrics_port A
   ALIPAY_NOTIFY_URL=http://127.0.0.1:8081/alipay/notify ALIPAY_RETURN_URL=http://127.0.0.1:8080/order/success/ \
   RUST_LOG=${RUST_LOG:-warn} "$target/release/payment-gateway" >"$logs/gateway.log" 2>&1 &
 pids+=($!)
-wait_ready "http://127.0.0.1:$gateway_metrics_port/readyz" payment-gateway
+wait_ready "http://127.0.0.1:$gateway_metrics_port/readyz" payment-gateway "$logs"
 
 BIND_ADDR=127.0.0.1:$order_port DATABASE_URL="$postgres/$database${DATABASE_PARAMS:-}" AMQP_URL=$amqp_url AMQP_PREFIX=$prefix \
   PAYMENT_GATEWAY_URL=http://127.0.0.1:$gateway_port JWT_SECRET=$secret ALIPAY_APP_ID=$app_id \
   RUST_LOG=${RUST_LOG:-warn} "$target/release/order" >"$logs/order.log" 2>&1 &
 pids+=($!)
-wait_ready "http://127.0.0.1:$order_port/readyz" order
+wait_ready "http://127.0.0.1:$order_port/readyz" order "$logs"
 
 for pid in "${pids[@]}"; do kill -0 "$pid" || { echo "a service exited early; logs in $logs" >&2; exit 1; }; done
 echo "sandbox :$sandbox_port, gateway :$gateway_port, order :$order_port; database $database; AMQP prefix $prefix"
