@@ -103,7 +103,7 @@ impl Facts {
             trade_no: &self.trade_no,
             trade_status: &self.trade_status,
             total_amount: self.total_amount,
-            params: self.params.clone(),
+            params: &self.params,
             received_at: self.received_at,
         }
     }

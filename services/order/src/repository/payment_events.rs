@@ -19,7 +19,7 @@ pub struct NewEvent<'a> {
     pub trade_no: &'a str,
     pub trade_status: &'a str,
     pub total_amount: Money,
-    pub params: serde_json::Value,
+    pub params: &'a serde_json::Value,
     pub received_at: DateTime<Utc>,
 }
 
@@ -49,7 +49,7 @@ pub async fn insert_events(
         trade_nos: events.iter().map(|e| e.trade_no).collect(),
         trade_statuses: events.iter().map(|e| e.trade_status).collect(),
         total_amounts: events.iter().map(|e| e.total_amount.decimal()).collect(),
-        params: events.iter().map(|e| &e.params).collect(),
+        params: events.iter().map(|e| e.params).collect(),
         received_at: events.iter().map(|e| e.received_at).collect(),
     };
     Ok(statement.load(conn).await?)

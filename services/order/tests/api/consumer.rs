@@ -580,6 +580,7 @@ async fn the_batch_statements_are_prepared_once_per_connection_whatever_the_batc
     let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
     let orders = repository::lock_orders(&mut conn, &numbers).await.unwrap();
     let now = Utc::now();
+    let params = serde_json::json!({ "trade_status": "TRADE_SUCCESS" });
     let event = |order: &repository::Order| NewEvent {
         event_id: uuid::Uuid::new_v4(),
         order_id: order.id,
@@ -587,7 +588,7 @@ async fn the_batch_statements_are_prepared_once_per_connection_whatever_the_batc
         trade_no: "2026112622001400000000000001",
         trade_status: "TRADE_SUCCESS",
         total_amount: order.total_amount,
-        params: serde_json::json!({ "out_trade_no": order.out_trade_no }),
+        params: &params,
         received_at: now,
     };
     let paid = |order: &repository::Order| PaidTransition {
