@@ -607,10 +607,14 @@ async fn the_batch_statements_are_prepared_once_per_connection_whatever_the_batc
         let again = repository::insert_events(&mut conn, &events).await.unwrap();
         assert!(again.is_empty(), "a stored event is a duplicate");
         let transitions: Vec<_> = batch.iter().map(paid).collect();
-        let moved = repository::set_paid_many(&mut conn, &transitions, now)
+        let mut moved = repository::set_paid_many(&mut conn, &transitions, now)
             .await
             .unwrap();
-        assert_eq!(moved, batch.iter().map(|o| o.id).collect::<Vec<_>>());
+        // RETURNING follows the join's order, not the arrays': compare as sets.
+        moved.sort_unstable();
+        let mut expected: Vec<i64> = batch.iter().map(|o| o.id).collect();
+        expected.sort_unstable();
+        assert_eq!(moved, expected);
     }
 
     let prepared: Vec<Prepared> = diesel::sql_query(
