@@ -258,6 +258,15 @@ make_orders() {
 }
 orders_made=0
 
+# opened_together BEFORE AFTER: the mean size of the order service's insert batches between two
+# metrics snapshots (order_open_batch_size, summed over replicas).
+opened_together() {
+  awk 'FNR == 1 { file++ }
+       /^order_open_batch_size_sum/ { sum[file] += $2 }
+       /^order_open_batch_size_count/ { count[file] += $2 }
+       END { n = count[2] - count[1]; printf "%.1f (%d statements)", n ? (sum[2] - sum[1]) / n : 0, n }' "$1" "$2"
+}
+
 paid_by_events() {
   order_metrics |
     awk '/^order_orders_paid_total\{.*source="event".*\}/ { paid += $2; found = 1 } END { print found ? paid : 0 }'
@@ -325,7 +334,14 @@ measure() { # WHO
   if has "$workloads" pay; then
     export BENCH_TOKEN=$token BENCH_COURSES=$courses BENCH_TOTAL=$total BENCH_AUTH_SCHEME=$scheme
     wrk -t"$threads" -c"$connections" -d3s -s "$bench/pay.lua" "$pay_url" >"$work/wrk-$who-warmup.log"
-    for i in $(seq "$pay_runs"); do wrk_run "$who" pay "$i" pay.lua "$pay_url"; done
+    for i in $(seq "$pay_runs"); do
+      [ "$who" = ours ] && order_metrics >"$work/metrics-before.txt"
+      wrk_run "$who" pay "$i" pay.lua "$pay_url"
+      if [ "$who" = ours ]; then
+        order_metrics >"$work/metrics-after.txt"
+        echo "    orders opened per statement: $(opened_together "$work/metrics-before.txt" "$work/metrics-after.txt")"
+      fi
+    done
   fi
   if has "$workloads" notify; then
     for i in $(seq "$runs"); do make_orders "$who" "$notify_orders" "$work/orders-$who-$i.txt"; done

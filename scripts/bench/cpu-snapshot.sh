@@ -16,3 +16,7 @@ for component in order payment-gateway notify-receiver alipay-sandbox postgres b
   done
   echo "$component $((total * 1000 / ticks_per_second))"
 done
+# The machine's idle time (idle + iowait over every CPU, /proc/stat): CPU that no one used, for
+# lack of runnable work rather than of cores.
+read -r idle iowait < <(awk '/^cpu / {print $5, $6}' /proc/stat)
+echo "idle $(((idle + iowait) * 1000 / ticks_per_second))"

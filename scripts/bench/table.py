@@ -118,7 +118,7 @@ def main():
         print(f"  histogram bounds (s): {first.get('buckets')}; the p99 targets are judged on the "
               "share within 50 / 250 ms (exact when those are bounds, '~' otherwise)")
 
-    components = ["order", "payment-gateway", "notify-receiver", "postgres", "beam.smp", "wrk"]
+    components = ["order", "payment-gateway", "notify-receiver", "postgres", "beam.smp", "wrk", "idle"]
     cpu_rows = [(w, runs(records, "ours", w)) for w, _ in ENDPOINTS + [("notify-half", None)]]
     if any(any(f"cpu_us_{c}" in r for r in rs) for _, rs in cpu_rows for c in components):
         print("\nCPU per successful request, microseconds (ours; medians over the runs; "
@@ -128,10 +128,11 @@ def main():
             if not rs:
                 continue
             values = [median([number(r, f"cpu_us_{c}") for r in rs]) for c in components]
-            total = sum(v for v, c in zip(values, components) if v == v and c != "wrk")
+            total = sum(v for v, c in zip(values, components) if v == v and c not in ("wrk", "idle"))
             print(f"  {workload:<12}" + "".join(f"{fmt(v):>17}" for v in values) + f"{fmt(total):>9}")
-        print("  (total: every component but wrk, the load generator; the machine's capacity in "
-              "requests/s is about 2,000,000 / (total + wrk) on 2 cores)")
+        print("  (total: every component but wrk, the load generator, and idle, the CPU time no one used "
+              "while the run lasted; the machine's capacity in requests/s is about 2,000,000 / (total + wrk) "
+              "on 2 cores)")
 
     openssl = [r for r in records if r.get("workload") == "openssl"]
     sign_rate = median([number(r, "sign_per_s") for r in openssl])

@@ -10,6 +10,7 @@ use common::http::Envelope;
 
 use crate::db::DbSetupError;
 use crate::gateway::GatewayError;
+use crate::opener::OpenError;
 use crate::repository::RepoError;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,16 @@ impl From<RepoError> for ApiError {
             ApiError::DatabaseUnavailable(error.to_string())
         } else {
             ApiError::Internal(error.to_string())
+        }
+    }
+}
+
+impl From<OpenError> for ApiError {
+    fn from(error: OpenError) -> Self {
+        match error {
+            OpenError::Pool(problem) => ApiError::DatabaseUnavailable(problem),
+            OpenError::Repo(error) => error.into(),
+            OpenError::Stopped => ApiError::Internal(error.to_string()),
         }
     }
 }

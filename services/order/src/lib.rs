@@ -35,6 +35,7 @@ pub mod gateway;
 pub mod inbox;
 pub mod metrics;
 pub mod openapi;
+pub mod opener;
 pub mod orders;
 pub mod payments;
 pub mod reconcile;

@@ -23,6 +23,8 @@ pub struct Metrics {
     events: IntCounterVec,
     /// Payment events applied per transaction: how much a burst is amortised.
     batch_size: Histogram,
+    /// Orders opened by one statement: how much a burst of pay links is amortised.
+    open_batch_size: Histogram,
     /// Events dead-lettered, by `reason`.
     dead_lettered: IntCounterVec,
     /// Failed gateway calls, by `rpc` and gRPC `code`.
@@ -86,6 +88,13 @@ impl Metrics {
             )
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
         )?;
+        let open_batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "order_open_batch_size",
+                "New orders opened together by one statement",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )?;
         let dead_lettered = IntCounterVec::new(
             Opts::new(
                 "order_events_dead_lettered_total",
@@ -140,6 +149,7 @@ impl Metrics {
         registry.register(Box::new(event_to_paid.clone()))?;
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
+        registry.register(Box::new(open_batch_size.clone()))?;
         registry.register(Box::new(dead_lettered.clone()))?;
         registry.register(Box::new(gateway_errors.clone()))?;
         registry.register(Box::new(orders_expired.clone()))?;
@@ -177,6 +187,7 @@ impl Metrics {
             event_to_paid,
             events,
             batch_size,
+            open_batch_size,
             dead_lettered,
             gateway_errors,
             orders_expired,
@@ -213,6 +224,10 @@ impl Metrics {
 
     pub fn batch_applied(&self, events: usize) {
         self.batch_size.observe(events as f64);
+    }
+
+    pub fn orders_opened_together(&self, orders: usize) {
+        self.open_batch_size.observe(orders as f64);
     }
 
     pub fn dead_lettered(&self, reason: &str) {

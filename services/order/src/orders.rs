@@ -16,7 +16,7 @@ use crate::repository::{self, NewOrder, Opened, Order, Refusal, RepoError};
 use crate::state::AppState;
 
 /// A validated `POST /order/pay/` body. There is no subject: the order is named after its
-/// courses (see `place_order` in the migrations), so no buyer can write on Alipay's cashier.
+/// courses (see `open_orders` in the migrations), so no buyer can write on Alipay's cashier.
 #[derive(Debug, Clone)]
 pub struct PayOrder {
     pub total_amount: Money,
@@ -33,8 +33,9 @@ pub enum Created {
     PaidAtOnce { out_trade_no: String },
 }
 
-/// Creates the order and its lines (one statement, which also checks the courses and the total),
-/// then asks the gateway for the pay link.
+/// Creates the order and its lines (one statement, which also checks the courses and the total,
+/// shared with the other orders waiting at that moment: `opener`), then asks the gateway for the
+/// pay link.
 ///
 /// If the gateway cannot be reached the order row stays, for audit, but is marked cancelled at
 /// once: no link was handed out, so no one can pay it, and nothing looks paid or payable.
@@ -61,24 +62,21 @@ pub async fn create(
     } else {
         (OrderStatus::Unpaid, None)
     };
-    let mut conn = state.pool.get().await?;
-    let opened = repository::open_order_if_valid(
-        &mut conn,
-        NewOrder {
-            out_trade_no: out_trade_no.as_str(),
-            user_id: &claims.sub,
+    let opened = state
+        .opener
+        .open(NewOrder {
+            out_trade_no: out_trade_no.to_string(),
+            user_id: claims.sub.clone(),
             total_amount: order.total_amount,
             pay_type: order.pay_type.code(),
             status,
             pay_time,
             expires_at,
             now,
-        },
-        order.courses.ids(),
-    )
-    .await?;
+            course_ids: order.courses.ids().to_vec(),
+        })
+        .await?;
     let Opened { id, subject } = opened.map_err(|refusal| refused(&order, refusal))?;
-    drop(conn);
 
     if zero {
         state.metrics.order_created("paid_at_once");

@@ -58,6 +58,13 @@ pub struct SettingsArgs {
     #[arg(long, help_heading = "Database", env = "DATABASE_POOL_SIZE", value_name = "N", default_value = "16",
           value_parser = config::number_in(1usize..=1000))]
     pub database_pool_size: usize,
+    /// Tasks that insert new orders, each a batch of whatever orders are waiting (1-64); each
+    /// holds a pooled connection while it writes
+    // 2: on two cores, one writer left PostgreSQL idle between batches and four made batches
+    // too small to share their commit (docs/capacity.md).
+    #[arg(long, help_heading = "Database", env = "ORDER_WRITERS", value_name = "N", default_value = "2",
+          value_parser = config::number_in(1usize..=64))]
+    pub order_writers: usize,
 
     #[command(flatten)]
     pub amqp: AmqpArgs,
@@ -209,6 +216,7 @@ pub struct Settings {
     /// Carries the database password, hence secret.
     pub database_url: SecretString,
     pub database_pool_size: usize,
+    pub order_writers: usize,
     /// Carries the broker password, hence secret.
     pub amqp_url: SecretString,
     pub amqp_prefix: String,
@@ -284,6 +292,7 @@ impl SettingsArgs {
             bind_addr: self.bind_addr,
             database_url: self.database_url,
             database_pool_size: self.database_pool_size,
+            order_writers: self.order_writers,
             amqp_prefix: self.amqp.prefix().to_owned(),
             amqp_url: self.amqp.amqp_url,
             amqp_prefetch: self.amqp_prefetch,

@@ -8,10 +8,13 @@ use common::auth::JwtVerifier;
 use crate::db::PgPool;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
+use crate::opener::Opener;
 
 /// Shared state; one per application, behind an `Arc`.
 pub struct AppState {
     pub pool: PgPool,
+    /// Inserts new orders, in batches under load.
+    pub opener: Opener,
     pub gateway: Gateway,
     pub verifier: JwtVerifier,
     pub metrics: Metrics,
@@ -44,7 +47,8 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// The state of one application (the server, or a one-off command such as `order
-    /// reconcile`): the settings' durations as `chrono` ones, nothing started yet.
+    /// reconcile`): the settings' durations as `chrono` ones, and the order writers started on
+    /// the current runtime.
     pub fn new(
         settings: &crate::settings::Settings,
         pool: PgPool,
@@ -54,6 +58,7 @@ impl AppState {
         let to_chrono =
             |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         Ok(Self {
+            opener: Opener::start(pool.clone(), settings.order_writers, metrics.clone()),
             pool,
             gateway,
             verifier: settings.jwt.verifier()?,

@@ -103,48 +103,19 @@ pub struct OrderLine {
     pub real_price: Money,
 }
 
+/// An order to open: its row, and the courses it is for (distinct, in the order the buyer listed
+/// them).
 #[derive(Debug, Clone)]
-pub struct NewOrder<'a> {
-    pub out_trade_no: &'a str,
-    pub user_id: &'a str,
+pub struct NewOrder {
+    pub out_trade_no: String,
+    pub user_id: String,
     pub total_amount: Money,
     pub pay_type: i16,
     pub status: OrderStatus,
     pub pay_time: Option<DateTime<Utc>>,
     pub expires_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
-}
-
-/// What `open_order()` returns: the new order's id and subject, or the first rule it breaks.
-type OpenedRecord = (
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<Decimal>,
-);
-
-diesel::define_sql_function! {
-    /// `migrations/2026-12-06-…/up.sql`: the one check of the course rules, and the insert of
-    /// the order with its lines when they hold.
-    #[allow(clippy::too_many_arguments)]
-    fn open_order(
-        out_trade_no: diesel::sql_types::Text,
-        user_id: diesel::sql_types::Text,
-        total: diesel::sql_types::Numeric,
-        pay_type: diesel::sql_types::SmallInt,
-        status: diesel::sql_types::SmallInt,
-        pay_time: diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-        expires_at: diesel::sql_types::Timestamptz,
-        now: diesel::sql_types::Timestamptz,
-        course_ids: diesel::sql_types::Array<diesel::sql_types::BigInt>,
-    ) -> diesel::sql_types::Record<(
-        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-        diesel::sql_types::Nullable<diesel::sql_types::Text>,
-        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-        diesel::sql_types::Nullable<diesel::sql_types::Numeric>,
-    )>;
+    pub course_ids: Vec<i64>,
 }
 
 /// An order inserted with its lines.
@@ -164,48 +135,137 @@ pub enum Refusal {
     TotalMismatch(Money),
 }
 
-/// Inserts the order and one line per course in one call (one round trip, one transaction),
-/// but only if every course in `course_ids` exists and is active and their prices add up to
-/// `order.total_amount`: the rules are checked there, in `open_order()`, and nowhere else.
-pub async fn open_order_if_valid(
+/// What `open_orders()` answers for one order: its place in the batch (1-based), then the new
+/// order's id and subject, or the first rule it breaks.
+type OpenedRecord = (
+    i32,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<Decimal>,
+);
+
+/// Inserts each order with one line per course, in one statement (one round trip, one
+/// transaction), but only those whose courses all exist and are for sale and add up to the
+/// order's total: the rules are checked there, in `open_orders()`, and nowhere else. The answer
+/// has one entry per order, in the same order. An order that breaks a rule is refused and the
+/// others are opened; an error (a duplicate order number) fails them all.
+pub async fn open_orders(
     conn: &mut AsyncPgConnection,
-    order: NewOrder<'_>,
-    course_ids: &[i64],
-) -> Result<Result<Opened, Refusal>, RepoError> {
-    // Built with the query builder (not `sql_query`), so diesel-async caches the prepared
-    // statement per connection.
-    let (id, subject, missing, inactive, total): OpenedRecord = diesel::select(open_order(
-        order.out_trade_no,
-        order.user_id,
-        order.total_amount.decimal(),
-        order.pay_type,
-        order.status.code(),
-        order.pay_time,
-        order.expires_at,
-        order.now,
-        course_ids,
-    ))
-    .get_result(conn)
-    .await?;
-    let corrupt = |problem: &str| RepoError::Corrupt {
+    orders: &[&NewOrder],
+) -> Result<Vec<Result<Opened, Refusal>>, RepoError> {
+    let lines = orders.iter().map(|order| order.course_ids.len()).sum();
+    let mut line_orders = Vec::with_capacity(lines);
+    let mut line_courses = Vec::with_capacity(lines);
+    for (place, order) in (1..).zip(orders) {
+        line_orders.extend(std::iter::repeat_n(place, order.course_ids.len()));
+        line_courses.extend_from_slice(&order.course_ids);
+    }
+    let statement = OpenOrders {
+        out_trade_nos: orders.iter().map(|o| o.out_trade_no.as_str()).collect(),
+        user_ids: orders.iter().map(|o| o.user_id.as_str()).collect(),
+        totals: orders.iter().map(|o| o.total_amount.decimal()).collect(),
+        pay_types: orders.iter().map(|o| o.pay_type).collect(),
+        statuses: orders.iter().map(|o| o.status.code()).collect(),
+        pay_times: orders.iter().map(|o| o.pay_time).collect(),
+        expires_at: orders.iter().map(|o| o.expires_at).collect(),
+        nows: orders.iter().map(|o| o.now).collect(),
+        line_orders,
+        line_courses,
+    };
+    let records: Vec<OpenedRecord> = statement.load(conn).await?;
+    let corrupt = |problem: String| RepoError::Corrupt {
         table: "courses",
         id: 0,
-        problem: problem.to_owned(),
+        problem,
     };
-    Ok(match (id, subject, missing, inactive, total) {
-        (Some(id), Some(subject), _, _, _) => Ok(Opened { id, subject }),
-        (_, _, Some(course), _, _) => Err(Refusal::NoSuchCourse(course)),
-        (_, _, _, Some(course), _) => Err(Refusal::NotForSale(course)),
-        (_, _, _, _, Some(total)) => Err(Refusal::TotalMismatch(
-            Money::from_decimal(total).map_err(|error| corrupt(&error.to_string()))?,
-        )),
-        (_, _, None, None, None) => {
-            return Err(corrupt(
-                "open_order() returned neither an order nor a reason",
-            ));
-        }
-    })
+    if records.len() != orders.len() {
+        return Err(corrupt(format!(
+            "open_orders() answered {} rows for {} orders",
+            records.len(),
+            orders.len()
+        )));
+    }
+    records
+        .into_iter()
+        .zip(1..)
+        .map(|(record, place)| match record {
+            (at, ..) if at != place => Err(corrupt(format!(
+                "open_orders() answered for order {at} in place of order {place}"
+            ))),
+            (_, Some(id), Some(subject), _, _, _) => Ok(Ok(Opened { id, subject })),
+            (_, _, _, Some(course), _, _) => Ok(Err(Refusal::NoSuchCourse(course))),
+            (_, _, _, _, Some(course), _) => Ok(Err(Refusal::NotForSale(course))),
+            (_, _, _, _, _, Some(total)) => Ok(Err(Refusal::TotalMismatch(
+                Money::from_decimal(total).map_err(|error| corrupt(error.to_string()))?,
+            ))),
+            (_, _, _, None, None, None) => Err(corrupt(
+                "open_orders() returned neither an order nor a reason".to_owned(),
+            )),
+        })
+        .collect()
 }
+
+/// [`open_orders`]' statement: the batch as parallel arrays, so that one SQL text (prepared once
+/// per connection) serves every batch size.
+struct OpenOrders<'a> {
+    out_trade_nos: Vec<&'a str>,
+    user_ids: Vec<&'a str>,
+    totals: Vec<Decimal>,
+    pay_types: Vec<i16>,
+    statuses: Vec<i16>,
+    pay_times: Vec<Option<DateTime<Utc>>>,
+    expires_at: Vec<DateTime<Utc>>,
+    nows: Vec<DateTime<Utc>>,
+    line_orders: Vec<i32>,
+    line_courses: Vec<i64>,
+}
+
+impl QueryFragment<Pg> for OpenOrders<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{
+            Array, BigInt, Integer, Nullable, Numeric, SmallInt, Text, Timestamptz,
+        };
+        out.push_sql(
+            "SELECT request, order_id, subject, missing_course, inactive_course, courses_total \
+             FROM open_orders(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.out_trade_nos)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.user_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Numeric>, _>(&self.totals)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<SmallInt>, _>(&self.pay_types)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<SmallInt>, _>(&self.statuses)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.pay_times)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamptz>, _>(&self.expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamptz>, _>(&self.nows)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Integer>, _>(&self.line_orders)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.line_courses)?;
+        out.push_sql(") ORDER BY request");
+        Ok(())
+    }
+}
+
+super::prepared_statement!(
+    OpenOrders,
+    (
+        diesel::sql_types::Integer,
+        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        diesel::sql_types::Nullable<diesel::sql_types::Numeric>,
+    )
+);
 
 /// A read order row, or none, as the domain type.
 fn one_order(row: QueryResult<OrderRow>) -> Result<Option<Order>, RepoError> {

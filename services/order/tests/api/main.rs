@@ -12,6 +12,7 @@ mod convergence;
 mod end_to_end;
 mod expiry;
 mod helpers;
+mod opener;
 mod operations;
 mod orders;
 mod pay;
