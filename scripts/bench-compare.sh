@@ -17,11 +17,12 @@
 #      waits until the consumer has paid every accepted notification's order and takes event → paid
 #      quantiles from the bucket deltas of order_event_to_paid_seconds on the order service;
 #   3. GET /order/success/: RUNS runs over orders paid in the first notification run;
-# and `openssl speed -multi 2 rsa2048` before and after, as the CPU's yardstick. wrk, the services,
+# and `openssl speed -multi 2 rsa2048` before and after (and briefly around each pay run, whose rate
+# is set against the two around it), as the CPU's yardstick. wrk, the services,
 # PostgreSQL and RabbitMQ share the machine's cores, as in the issue's measurement.
 #
 # Orders for the notification runs are made in one SQL statement per run that calls the order
-# service's own open_order() (the function POST /order/pay/ runs): the same rows as the API makes,
+# service's own open_orders() (the function POST /order/pay/ runs): the same rows as the API makes,
 # without spending minutes of pay links on them. The baseline's are made by BASELINE_ORDERS_CMD.
 #
 # Environment:
@@ -35,6 +36,8 @@
 #     as `wrapped`, shown as bad, and they pay nothing): raise it for a faster system
 #   TARGETS ("ours", plus "baseline" when BASELINE_URL is set)
 #   RUST_LOG (warn): the services' log level
+#   OPENSSL_SECONDS (10): openssl's run at the start and the end; OPENSSL_RUN_SECONDS (3): its
+#     run before each pay run and after the last, against which that run's rate is set
 #   POSTGRES_URL (postgres://postgres@127.0.0.1:5432), AMQP_URL (the local guest account)
 #   RESULTS: keep the raw results (one record a line) in this file
 # The baseline (another implementation of the contract, already running):
@@ -56,6 +59,7 @@ target=$CARGO_TARGET_DIR
 bench=$(pwd)/scripts/bench
 
 duration=${DURATION:-15s}
+openssl_run_seconds=${OPENSSL_RUN_SECONDS:-3}
 connections=${CONNECTIONS:-16}
 threads=${THREADS:-2}
 runs=${RUNS:-3}
@@ -111,9 +115,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-openssl_speed() { # when
+openssl_speed() { # when [seconds]
   local rate
-  rate=$(openssl speed -seconds "${OPENSSL_SECONDS:-10}" -multi "$threads" rsa2048 2>/dev/null |
+  rate=$(openssl speed -seconds "${2:-${OPENSSL_SECONDS:-10}}" -multi "$threads" rsa2048 2>/dev/null |
     awk '/^rsa 2048 bits/ { print $6 }')
   echo "openssl speed -multi $threads rsa2048 ($1): ${rate:-?} sign/s"
   echo "target=machine workload=openssl when=$1 sign_per_s=${rate:-nan}" >>"$results"
@@ -242,14 +246,25 @@ addrs() { # PORT…
 make_orders() {
   local who=$1 n=$2 file=$3
   if [ "$who" = ours ]; then
+    # One open_orders() call for the whole list: order k's lines are the bench's courses.
     psql "$postgres/$database" -qtA -F' ' -v ON_ERROR_STOP=1 -c "
-      SELECT number, $ours_total FROM (
-        SELECT 'B${run}' || lpad(g::text, 9, '0') AS number,
-               (open_order('B${run}' || lpad(g::text, 9, '0'), 'bench', $ours_total, 1::smallint,
-                           0::smallint, NULL, now() + interval '2 hours', now(),
-                           ARRAY[$ours_courses]::bigint[])).order_id AS id
-          FROM generate_series($orders_made + 1, $orders_made + $n) AS g) AS made
-       WHERE id IS NOT NULL" >"$file"
+      WITH numbers AS (
+        SELECT array_agg('B${run}' || lpad(g::text, 9, '0') ORDER BY g) AS list
+          FROM generate_series($orders_made + 1, $orders_made + $n) AS g
+      ), lines AS (
+        SELECT array_agg(k::int ORDER BY k, place) AS orders, array_agg(course ORDER BY k, place) AS courses
+          FROM generate_series(1, $n) AS k,
+               unnest(ARRAY[$ours_courses]::bigint[]) WITH ORDINALITY AS c (course, place)
+      )
+      SELECT numbers.list[opened.request], $ours_total
+        FROM numbers, lines,
+             open_orders(numbers.list, array_fill('bench'::text, ARRAY[$n]),
+                         array_fill($ours_total::numeric, ARRAY[$n]), array_fill(1::smallint, ARRAY[$n]),
+                         array_fill(0::smallint, ARRAY[$n]), array_fill(NULL::timestamptz, ARRAY[$n]),
+                         array_fill(now() + interval '2 hours', ARRAY[$n]), array_fill(now(), ARRAY[$n]),
+                         lines.orders, lines.courses) AS opened
+       WHERE opened.order_id IS NOT NULL
+       ORDER BY opened.request" >"$file"
     orders_made=$((orders_made + n))
   else
     $BASELINE_ORDERS_CMD "$n" >"$file"
@@ -335,13 +350,19 @@ measure() { # WHO
     export BENCH_TOKEN=$token BENCH_COURSES=$courses BENCH_TOTAL=$total BENCH_AUTH_SCHEME=$scheme
     wrk -t"$threads" -c"$connections" -d3s -s "$bench/pay.lua" "$pay_url" >"$work/wrk-$who-warmup.log"
     for i in $(seq "$pay_runs"); do
-      [ "$who" = ours ] && order_metrics >"$work/metrics-before.txt"
+      if [ "$who" = ours ]; then
+        # The yardstick right before (and, as the next run's "before", after) each run: this
+        # machine's speed drifts by ±15% within minutes, so each run is set against its own.
+        openssl_speed "pay$i" "$openssl_run_seconds"
+        order_metrics >"$work/metrics-before.txt"
+      fi
       wrk_run "$who" pay "$i" pay.lua "$pay_url"
       if [ "$who" = ours ]; then
         order_metrics >"$work/metrics-after.txt"
         echo "    orders opened per statement: $(opened_together "$work/metrics-before.txt" "$work/metrics-after.txt")"
       fi
     done
+    [ "$who" = ours ] && openssl_speed "pay$((pay_runs + 1))" "$openssl_run_seconds"
   fi
   if has "$workloads" notify; then
     for i in $(seq "$runs"); do make_orders "$who" "$notify_orders" "$work/orders-$who-$i.txt"; done

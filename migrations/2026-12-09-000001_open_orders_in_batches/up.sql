@@ -1,7 +1,7 @@
 -- `open_orders` opens a batch of orders in one statement: the order service hands it every order
 -- that is waiting for the database at that moment, so one round trip, one statement's start-up
--- and one commit are shared by them all (under load that took PostgreSQL's CPU per pay link from
--- about 330 µs to about … µs; docs/capacity.md). The rules are those `open_order` checked, for
+-- and one commit are shared by them all (at full load on two cores that cut PostgreSQL's CPU per pay
+-- link by a third to a half; docs/capacity.md). The rules are those `open_order` checked, for
 -- each order on its own: every course exists and is for sale (the first that is not, in the order
 -- the courses were listed, is named), and the courses' prices add up to the order's total.
 --
@@ -57,7 +57,10 @@ BEGIN
           FROM wanted
          GROUP BY wanted.request
     ), accepted AS (
-        SELECT requested.*,
+        -- The new id is drawn here, so that the lines and the answer can use it without joining
+        -- the inserted rows back by number (which the planner, blind to the batch's size, would
+        -- do with a nested loop: quadratic in a large batch).
+        SELECT requested.*, nextval('orders_id_seq') AS id,
                left(btrim(checked.first_name), 256 - length(suffix.text)) || suffix.text AS subject
           FROM requested
           JOIN checked ON checked.request = requested.request
@@ -67,31 +70,31 @@ BEGIN
          ) AS suffix (text)
          WHERE checked.bad_course IS NULL AND checked.total = requested.total
     ), inserted AS (
-        INSERT INTO orders (out_trade_no, user_id, subject, total_amount, pay_type, status,
+        INSERT INTO orders (id, out_trade_no, user_id, subject, total_amount, pay_type, status,
                             pay_time, expires_at, created_at, updated_at)
-        SELECT accepted.out_trade_no, accepted.user_id, accepted.subject, accepted.total,
-               accepted.pay_type, accepted.status, accepted.pay_time, accepted.expires_at,
-               accepted.now, accepted.now
+        SELECT accepted.id, accepted.out_trade_no, accepted.user_id, accepted.subject,
+               accepted.total, accepted.pay_type, accepted.status, accepted.pay_time,
+               accepted.expires_at, accepted.now, accepted.now
           FROM accepted
          ORDER BY accepted.request
-        RETURNING orders.id, orders.out_trade_no, orders.subject
     ), inserted_lines AS (
         INSERT INTO order_lines (order_id, course_id, price, real_price)
-        SELECT inserted.id, wanted.course_id, wanted.price, wanted.price
-          FROM inserted
-          JOIN accepted USING (out_trade_no)
+        SELECT accepted.id, wanted.course_id, wanted.price, wanted.price
+          FROM accepted
           JOIN wanted ON wanted.request = accepted.request
     )
+    -- Both inserts run whether or not this reads them (PostgreSQL runs every data-modifying
+    -- WITH to completion), and any error in them fails the whole statement.
     SELECT requested.request::INT,
-           inserted.id,
-           inserted.subject,
+           accepted.id,
+           accepted.subject,
            CASE WHEN checked.bad_is_missing THEN checked.bad_course END,
            CASE WHEN NOT checked.bad_is_missing THEN checked.bad_course END,
-           CASE WHEN checked.bad_course IS NULL AND inserted.id IS NULL
+           CASE WHEN checked.bad_course IS NULL AND accepted.id IS NULL
                 THEN COALESCE(checked.total, 0) END
       FROM requested
       LEFT JOIN checked ON checked.request = requested.request
-      LEFT JOIN inserted ON inserted.out_trade_no = requested.out_trade_no
+      LEFT JOIN accepted ON accepted.request = requested.request
      ORDER BY requested.request;
 END
 $$;

@@ -47,6 +47,21 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def pay_shares(records):
+    """Each of our pay runs' rate as a share of openssl's sign rate measured right before and
+    right after it (`when=payN` and `payN+1`), or nothing when the driver did not measure so."""
+    openssl = {r.get("when"): number(r, "sign_per_s") for r in records if r.get("workload") == "openssl"}
+    shares = []
+    for r in runs(records, "ours", "pay"):
+        run = r.get("run", "")
+        around = [openssl.get(f"pay{run}"), openssl.get(f"pay{int(run) + 1}" if run.isdigit() else None)]
+        around = [v for v in around if v is not None and v == v and v > 0]
+        if not around:
+            return []
+        shares.append(number(r, "ok_rps") / statistics.mean(around))
+    return shares
+
+
 def fmt(value, digits=0):
     return "—" if value != value else f"{value:,.{digits}f}"
 
@@ -100,6 +115,11 @@ def main():
                 extra = ""
                 if workload == "pay" and len(rs) > 1 and number(rs[0], "ok_rps"):
                     extra = f"   last/first {number(rs[-1], 'ok_rps') / number(rs[0], 'ok_rps'):.2f}"
+                if workload == "pay" and target == "ours" and pay_shares(records):
+                    shares = pay_shares(records)
+                    extra += ("\n  {:<9} {:<12} ".format("", "of openssl")
+                              + ", ".join(f"{100 * v:.1f}%" for v in shares)
+                              + " (each run against openssl's sign/s right before and after it)")
                 if workload == "notify-half":
                     extra = f"   (paced at {fmt(number(rs[0], 'rate'))}/s)"
                 print(f"  {label:<9} {workload:<12} {cells}{extra}")
@@ -139,6 +159,7 @@ def main():
     if openssl:
         print("\nopenssl speed -multi 2 rsa2048, sign/s: "
               + ", ".join(f"{r.get('when')} {fmt(number(r, 'sign_per_s'))}" for r in openssl))
+        print("  (payN: the short run right before pay run N; the last one follows the last run)")
 
     print("\ntargets (issue 16):")
     def line(text, ok):
@@ -157,15 +178,26 @@ def main():
         share = min(number(r, "within_50ms") for r in half)
         line(f"event->paid p99 <= 50 ms at half rate: {share:.2f}% within", share >= 99)
     if ours["pay"]:
-        if sign_rate == sign_rate:
+        shares = pay_shares(records)
+        if shares:
+            share = median(shares)
+            line(f"pay links >= 45% of openssl's sign/s: {100 * share:.1f}% (median run)", share >= 0.45)
+        elif sign_rate == sign_rate:
             share = ours["pay"][0] / sign_rate
             line(f"pay links >= 45% of openssl's sign/s: {100 * share:.0f}%", share >= 0.45)
         line(f"pay p99 <= 15 ms: {fmt(ours['pay'][1], 1)} ms", ours["pay"][1] <= 15)
         rs = runs(records, "ours", "pay")
         if len(rs) > 1:
-            # "No decay": the last run keeps at least 95% of the first run's rate.
+            # "No decay": the last run keeps at least 95% of the first run's rate. With a yardstick
+            # around each run, it is judged on the share of openssl's rate instead, which takes
+            # the machine's own drift out; the raw ratio is shown beside it.
             kept = number(rs[-1], "ok_rps") / number(rs[0], "ok_rps")
-            line(f"pay: no decay over {len(rs)} runs (last/first {kept:.2f}, >= 0.95)", kept >= 0.95)
+            text = f"pay: no decay over {len(rs)} runs (last/first {kept:.2f}"
+            if shares:
+                kept_share = shares[-1] / shares[0]
+                text += f", of openssl {kept_share:.2f}"
+                kept = kept_share
+            line(text + ", >= 0.95)", kept >= 0.95)
     if ours["success"] and base["success"]:
         ratio = ours["success"][0] / base["success"][0]
         line(f"status polls >= 10x baseline: {ratio:.2f}x", ratio >= 10)
