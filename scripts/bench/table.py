@@ -188,15 +188,14 @@ def main():
         line(f"pay p99 <= 15 ms: {fmt(ours['pay'][1], 1)} ms", ours["pay"][1] <= 15)
         rs = runs(records, "ours", "pay")
         if len(rs) > 1:
-            # "No decay": the last run keeps at least 95% of the first run's rate. With a yardstick
-            # around each run, it is judged on the share of openssl's rate instead, which takes
-            # the machine's own drift out; the raw ratio is shown beside it.
+            # "No decay": the last run keeps at least 95% of the first run's rate. The same ratio
+            # of the runs' shares of openssl's rate is shown beside it, but not judged: only part
+            # of a link's cost is the signature, so a machine that signs faster in the last run
+            # lowers that share without anything having slowed down.
             kept = number(rs[-1], "ok_rps") / number(rs[0], "ok_rps")
             text = f"pay: no decay over {len(rs)} runs (last/first {kept:.2f}"
             if shares:
-                kept_share = shares[-1] / shares[0]
-                text += f", of openssl {kept_share:.2f}"
-                kept = kept_share
+                text += f"; of openssl {shares[-1] / shares[0]:.2f}"
             line(text + ", >= 0.95)", kept >= 0.95)
     if ours["success"] and base["success"]:
         ratio = ours["success"][0] / base["success"][0]
