@@ -5,9 +5,10 @@
 //! arrive faster than the database commits them, which is when sharing those costs matters
 //! (PostgreSQL's CPU per pay link fell by about two thirds at full load; docs/capacity.md).
 //!
-//! Why not a batching crate: the whole mechanism is tokio's `recv_many` on a shared queue and a
-//! oneshot answer per order; the crates found add timers (wait for a batch to fill) that this
-//! design avoids.
+//! Why not a batching crate: the whole mechanism is tokio's own `recv_many` on a shared queue and
+//! a oneshot answer per order. `batched`, the one made for this, waits out a time window for each
+//! batch and keeps its queue in a static (one per process, so not one per test's service), and
+//! this design avoids both.
 
 use std::sync::Arc;
 
