@@ -1,16 +1,16 @@
 -- `open_orders` opens a batch of orders in one statement: the order service hands it every order
 -- that is waiting for the database at that moment, so one round trip, one statement's start-up
--- and one commit are shared by them all (at full load on two cores that cut PostgreSQL's CPU per pay
--- link by a third to a half; docs/capacity.md). The rules are those `open_order` checked, for
--- each order on its own: every course exists and is for sale (the first that is not, in the order
--- the courses were listed, is named), and the courses' prices add up to the order's total.
+-- and one commit are shared by them all (at full load on two cores that cut PostgreSQL's CPU per
+-- pay link by a third to a half; docs/capacity.md). The rules are those `open_order` checked,
+-- for each order on its own: every course exists and is for sale (the first that is not, in the
+-- order the courses were listed, is named), and the courses' prices add up to the order's total.
 --
 -- The batch comes as parallel arrays (one element per order), its lines as two more
 -- (`p_line_orders[i]` is the 1-based place of line i's order in the batch). The answer has one
--- row per order, in batch order (`request`): the new order's id and subject, or the rule it broke. An order
--- that breaks a rule is simply not inserted; the others are. An error (a duplicate order number,
--- a course listed twice) fails the whole statement, and the service then opens that batch's
--- orders one at a time, so only the faulty one fails.
+-- row per order, in batch order (`request`): the new order's id and subject, or the rule it
+-- broke. An order that breaks a rule is simply not inserted; the others are. An error (a
+-- duplicate order number, a course listed twice) fails the whole statement, and the service then
+-- opens that batch's orders one at a time, so only the faulty one fails.
 CREATE FUNCTION open_orders(
     p_out_trade_nos TEXT[],
     p_user_ids      TEXT[],
