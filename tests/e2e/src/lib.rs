@@ -235,10 +235,9 @@ impl System {
             .collect()
     }
 
-    /// Buys the first demo course as `user` (the original frontend's call) and opens the pay
-    /// link as the browser would, so the sandbox has the trade. Returns the order number.
-    pub async fn buy(&self, user: &str) -> String {
-        let (course, price) = self.courses().await.remove(0);
+    /// `POST /order/pay/` for one course as `user`, as the original frontend sends it: the status
+    /// and the JSON body, whatever they are.
+    pub async fn request_pay_link(&self, user: &str, course: i64, price: &str) -> (u16, Value) {
         let response = self
             .http
             .post(self.order_url("/order/pay/"))
@@ -252,8 +251,16 @@ impl System {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status().as_u16(), 201);
-        let body: Value = response.json().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Buys the first demo course as `user` (the original frontend's call) and opens the pay
+    /// link as the browser would, so the sandbox has the trade. Returns the order number.
+    pub async fn buy(&self, user: &str) -> String {
+        let (course, price) = self.courses().await.remove(0);
+        let (status, body) = self.request_pay_link(user, course, &price).await;
+        assert_eq!(status, 201, "{body}");
         assert_eq!(body["code"], 1, "{body}");
         let pay_link = body["data"].as_str().unwrap().to_owned();
         let cashier = self.http.get(&pay_link).send().await.unwrap();

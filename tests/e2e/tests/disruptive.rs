@@ -222,13 +222,28 @@ async fn chaos_every_order_converges_to_alipays_record() {
     system.restart_order().await;
 
     // Act 4: PostgreSQL is down for longer than the old consumer's 45 s window while the last
-    // four are paid (and notified, and published, and delivered).
+    // four are paid (and notified, and published, and delivered), and a buyer who orders then
+    // is told to try again, with nothing half-made.
+    let (course, price) = system.courses().await.remove(0);
     let outage = DatabaseOutage::begin();
     for (_, out_trade_no) in &orders[12..16] {
         system.pay(out_trade_no).await;
     }
-    tokio::time::sleep(Duration::from_secs(50)).await;
+    let (status, body) = system.request_pay_link("17", course, &price).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], 0, "{body}");
+    tokio::time::sleep(Duration::from_secs(45)).await;
     drop(outage);
+    // The order writers reconnect by themselves: the next buyer gets a link.
+    let (status, body) = system.request_pay_link("17", course, &price).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        system
+            .count("SELECT count(*) AS n FROM orders WHERE user_id = '17'")
+            .await,
+        1,
+        "the order refused during the outage left nothing behind"
+    );
 
     // Assert: every order equals Alipay's record of it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
