@@ -74,6 +74,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     records = read(sys.argv[1])
+    shares = pay_shares(records)  # our pay runs against the openssl runs around each
     present = [(t, label) for t, label in TARGETS if any(r.get("target") == t for r in records)]
     summary = {}
     for target, _ in present:
@@ -115,8 +116,7 @@ def main():
                 extra = ""
                 if workload == "pay" and len(rs) > 1 and number(rs[0], "ok_rps"):
                     extra = f"   last/first {number(rs[-1], 'ok_rps') / number(rs[0], 'ok_rps'):.2f}"
-                if workload == "pay" and target == "ours" and pay_shares(records):
-                    shares = pay_shares(records)
+                if workload == "pay" and target == "ours" and shares:
                     extra += ("\n  {:<9} {:<12} ".format("", "of openssl")
                               + ", ".join(f"{100 * v:.1f}%" for v in shares)
                               + " (each run against openssl's sign/s right before and after it)")
@@ -178,7 +178,6 @@ def main():
         share = min(number(r, "within_50ms") for r in half)
         line(f"event->paid p99 <= 50 ms at half rate: {share:.2f}% within", share >= 99)
     if ours["pay"]:
-        shares = pay_shares(records)
         if shares:
             share = median(shares)
             line(f"pay links >= 45% of openssl's sign/s: {100 * share:.1f}% (median run)", share >= 0.45)
