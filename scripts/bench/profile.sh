@@ -20,7 +20,8 @@ WORKLOADS=$workload RUNS=1 PAY_RUNS=1 DURATION=$((seconds + 8))s OPENSSL_SECONDS
   scripts/bench-compare.sh >"$out/bench.log" 2>&1 &
 driver=$!
 # The driver builds, starts the services and (for notify) makes orders first: wait for wrk.
-until pgrep -x wrk >/dev/null; do
+# The driver warms up with a 3 s wrk run first; wait for the measured one.
+until pgrep -f -- "wrk .*-d$((seconds + 8))s" >/dev/null; do
   kill -0 "$driver" 2>/dev/null || { cat "$out/bench.log" >&2; exit 1; }
   sleep 0.5
 done

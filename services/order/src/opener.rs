@@ -1,9 +1,11 @@
-//! New orders reach the database in batches. A few writer tasks each take every order that is
-//! waiting (up to [`MAX_BATCH`]) and open them all with one statement: one round trip, one
-//! statement start-up and one commit shared by the batch. Nothing waits for a batch to fill: an
-//! order that arrives when a writer is idle goes at once, alone. Batches form only when orders
-//! arrive faster than the database commits them, which is when sharing those costs matters
-//! (PostgreSQL's CPU per pay link fell by about two thirds at full load; docs/capacity.md).
+//! New orders reach the database in batches. A writer task (one by default; `ORDER_WRITERS`)
+//! takes every order that is waiting (up to [`MAX_BATCH`]) and opens them all with one statement:
+//! one round trip, one statement start-up and one commit shared by the batch. Nothing waits for a
+//! batch to fill: an order that arrives when a writer is idle goes at once, alone. Batches form
+//! only when orders arrive faster than the database commits them, which is when sharing those
+//! costs matters (PostgreSQL's CPU per pay link fell by more than half at full load;
+//! docs/capacity.md). More writers mean smaller batches: worth it only where a commit is slow
+//! enough that one writer's batches would fill up.
 //!
 //! Why not a batching crate: the whole mechanism is tokio's own `recv_many` on a shared queue and
 //! a oneshot answer per order. `batched`, the one made for this, waits out a time window for each
