@@ -9,7 +9,7 @@
 #
 # It builds and starts release builds of alipay-sandbox, payment-gateway, notify-receiver and
 # order on free loopback ports, with a fresh database and AMQP prefix (removed at the end, with
-# the processes), then for each implementation:
+# the processes), then workload by workload, for each implementation in turn:
 #   1. POST /order/pay/: PAY_RUNS consecutive runs (after a short warm-up), to show decay;
 #   2. notifications → `success`: RUNS runs, each over fresh unpaid orders made beforehand, one
 #      signed TRADE_SUCCESS body per order (examples/notify_bodies.rs), so every request is a real
@@ -330,8 +330,9 @@ notify_run() {
   fi
 }
 
-measure() { # WHO
-  local who=$1 pay_url success_url courses total token scheme=jwt
+# aim WHO: the URLs and credentials of one implementation, for the measure_* steps below.
+aim() {
+  who=$1 scheme=jwt
   if [ "$who" = ours ]; then
     pay_url="http://127.0.0.1:$order_port/order/pay/"
     success_url="http://127.0.0.1:$order_port/order/success/"
@@ -346,60 +347,65 @@ measure() { # WHO
     unset BENCH_ADDRS
   fi
   echo "== $who"
-  if has "$workloads" pay; then
-    export BENCH_TOKEN=$token BENCH_COURSES=$courses BENCH_TOTAL=$total BENCH_AUTH_SCHEME=$scheme
-    wrk -t"$threads" -c"$connections" -d3s -s "$bench/pay.lua" "$pay_url" >"$work/wrk-$who-warmup.log"
-    for i in $(seq "$pay_runs"); do
-      if [ "$who" = ours ]; then
-        # The yardstick right before (and, as the next run's "before", after) each run: this
-        # machine's speed drifts by ±15% within minutes, so each run is set against its own.
-        openssl_speed "pay$i" "$openssl_run_seconds"
-        order_metrics >"$work/metrics-before.txt"
-      fi
-      wrk_run "$who" pay "$i" pay.lua "$pay_url"
-      if [ "$who" = ours ]; then
-        order_metrics >"$work/metrics-after.txt"
-        echo "    orders opened per statement: $(opened_together "$work/metrics-before.txt" "$work/metrics-after.txt")"
-      fi
-    done
-    [ "$who" = ours ] && openssl_speed "pay$((pay_runs + 1))" "$openssl_run_seconds"
-  fi
-  if has "$workloads" notify; then
-    for i in $(seq "$runs"); do make_orders "$who" "$notify_orders" "$work/orders-$who-$i.txt"; done
-    for i in $(seq "$runs"); do notify_run "$who" notify "$i" "$work/orders-$who-$i.txt"; done
-    local rates half_rate
-    rates=$(grep "target=$who workload=notify " "$results" | sed -n 's/.* ok_rps=\([^ ]*\).*/\1/p')
-    half_rate=$(sort -g <<<"$rates" | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%d", m / 2 }')
-    # Enough orders for the paced run, with a margin.
-    make_orders "$who" "$((half_rate * $(seconds "$duration") * 5 / 4 + 100))" "$work/orders-$who-half.txt"
-    notify_run "$who" notify-half 1 "$work/orders-$who-half.txt" "$half_rate"
-  fi
-  if has "$workloads" success; then
-    # Orders certainly paid: the head of run 1's list (each wrk thread takes every THREADS-th
-    # line from the top), at most 10,000; an unpaid one would show as bad_body.
-    local first accepted count
-    first=$(grep "target=$who workload=notify run=1 " "$results")
-    accepted=$(field "$first" ok)
-    count=$((accepted * 8 / 10))
-    [ "$count" -gt 10000 ] && count=10000
-    [ "$count" -ge 1 ] || { echo "$who: no notification was accepted in run 1; nothing to poll" >&2; exit 1; }
-    head -n "$count" "$work/orders-$who-1.txt" >"$work/paid-$who.txt"
-    for i in $(seq "$runs"); do
-      BENCH_ORDERS="$work/paid-$who.txt" BENCH_THREADS=$threads wrk_run "$who" success "$i" success.lua "$success_url"
-    done
-  fi
+}
+
+measure_pay() {
+  export BENCH_TOKEN=$token BENCH_COURSES=$courses BENCH_TOTAL=$total BENCH_AUTH_SCHEME=$scheme
+  wrk -t"$threads" -c"$connections" -d3s -s "$bench/pay.lua" "$pay_url" >"$work/wrk-$who-warmup.log"
+  for i in $(seq "$pay_runs"); do
+    if [ "$who" = ours ]; then
+      # The yardstick right before (and, as the next run's "before", after) each run: this
+      # machine's speed drifts by ±15% within minutes, so each run is set against its own.
+      openssl_speed "pay$i" "$openssl_run_seconds"
+      order_metrics >"$work/metrics-before.txt"
+    fi
+    wrk_run "$who" pay "$i" pay.lua "$pay_url"
+    if [ "$who" = ours ]; then
+      order_metrics >"$work/metrics-after.txt"
+      echo "    orders opened per statement: $(opened_together "$work/metrics-before.txt" "$work/metrics-after.txt")"
+    fi
+  done
+  if [ "$who" = ours ]; then openssl_speed "pay$((pay_runs + 1))" "$openssl_run_seconds"; fi
+}
+
+measure_notify() {
+  for i in $(seq "$runs"); do make_orders "$who" "$notify_orders" "$work/orders-$who-$i.txt"; done
+  for i in $(seq "$runs"); do notify_run "$who" notify "$i" "$work/orders-$who-$i.txt"; done
+  local rates half_rate
+  rates=$(grep "target=$who workload=notify " "$results" | sed -n 's/.* ok_rps=\([^ ]*\).*/\1/p')
+  half_rate=$(sort -g <<<"$rates" | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%d", m / 2 }')
+  # Enough orders for the paced run, with a margin.
+  make_orders "$who" "$((half_rate * $(seconds "$duration") * 5 / 4 + 100))" "$work/orders-$who-half.txt"
+  notify_run "$who" notify-half 1 "$work/orders-$who-half.txt" "$half_rate"
+}
+
+measure_success() {
+  # Orders certainly paid: the head of run 1's list (each wrk thread takes every THREADS-th
+  # line from the top), at most 10,000; an unpaid one would show as bad_body.
+  local first accepted count
+  first=$(grep "target=$who workload=notify run=1 " "$results")
+  accepted=$(field "$first" ok)
+  count=$((accepted * 8 / 10))
+  [ "$count" -gt 10000 ] && count=10000
+  [ "$count" -ge 1 ] || { echo "$who: no notification was accepted in run 1; nothing to poll" >&2; exit 1; }
+  head -n "$count" "$work/orders-$who-1.txt" >"$work/paid-$who.txt"
+  for i in $(seq "$runs"); do
+    BENCH_ORDERS="$work/paid-$who.txt" BENCH_THREADS=$threads wrk_run "$who" success "$i" success.lua "$success_url"
+  done
 }
 
 openssl_speed start
-if has "$targets" ours; then
-  start_ours
-  measure ours
-  # The baseline gets the machine to itself.
-  stop_services
-fi
-if has "$targets" baseline; then
-  measure baseline
-fi
+has "$targets" ours && start_ours
+# Workload by workload, each implementation in turn: this machine's speed drifts by tens of
+# percent within minutes, so the two sides of a ratio are measured as close together as the
+# runs allow. The side not being measured sits idle (ours: a few background timers).
+for workload in pay notify success; do
+  has "$workloads" "$workload" || continue
+  for side in $targets; do
+    aim "$side"
+    "measure_$workload"
+  done
+done
 openssl_speed end
 
 echo
