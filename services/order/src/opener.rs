@@ -3,7 +3,7 @@
 //! one round trip, one statement start-up and one commit shared by the batch. Nothing waits for a
 //! batch to fill: an order that arrives when a writer is idle goes at once, alone. Batches form
 //! only when orders arrive faster than the database commits them, which is when sharing those
-//! costs matters (PostgreSQL's CPU per pay link fell by more than half at full load;
+//! costs matters (PostgreSQL's CPU per pay link fell by about half at full load;
 //! docs/capacity.md). More writers mean smaller batches: worth it only where a commit is slow
 //! enough that one writer's batches would fill up.
 //!
