@@ -281,9 +281,10 @@ orders_made=0
 # run, PostgreSQL's and RabbitMQ's, would wait behind that I/O: commits of 190–330 ms and an HTTP
 # p99 of ~200 ms in the half-rate run, right after its orders were made. The same for both systems.
 flush_fixtures() {
-  # CHECKPOINT needs a superuser or pg_checkpoint; without it the kernel's sync still helps.
+  # CHECKPOINT needs a superuser or pg_checkpoint; without it the kernel's sync still helps. (The
+  # URL is not printed: it may hold a password.)
   psql "$postgres/postgres" -qtAc CHECKPOINT >/dev/null 2>&1 ||
-    echo "  (CHECKPOINT refused for $postgres: the orders' pages stay dirty in PostgreSQL)" >&2
+    echo "  (CHECKPOINT failed: it needs a superuser or pg_checkpoint; PostgreSQL's dirty pages stay for its own checkpoints)" >&2
   sync
 }
 
