@@ -71,10 +71,7 @@ pub fn json_config() -> web::JsonConfig {
                 }
                 actix_web::error::JsonPayloadError::Overflow { .. }
                 | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                    format!(
-                        "the body is larger than the {} KiB allowed",
-                        MAX_JSON_BODY / 1024
-                    )
+                    return ApiError::BodyTooLarge(MAX_JSON_BODY / 1024).into();
                 }
                 other => format!("the body could not be read: {other}"),
             };
@@ -82,7 +79,7 @@ pub fn json_config() -> web::JsonConfig {
         })
 }
 
-/// The payload limit of bodies read as bytes ([`JsonBody`], refunds).
+/// The payload limit of bodies read as bytes ([`BodyBytes`], so [`JsonBody`] and refunds).
 pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(MAX_JSON_BODY)
 }
@@ -106,23 +103,37 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 mime.subtype() != actix_web::mime::JSON
                     && mime.suffix() != Some(actix_web::mime::JSON)
             });
-        let bytes = web::Bytes::from_request(request, payload);
+        let body = BodyBytes::from_request(request, payload);
         Box::pin(async move {
             if not_json {
                 return Err(ApiError::BadRequest(
                     "send the body as JSON, with Content-Type: application/json".into(),
                 ));
             }
-            let bytes = bytes.await.map_err(|error| {
-                ApiError::BadRequest(match error.as_response_error().status_code() {
-                    StatusCode::PAYLOAD_TOO_LARGE => format!(
-                        "the body is larger than the {} KiB allowed",
-                        MAX_JSON_BODY / 1024
-                    ),
-                    _ => "the body could not be read".to_owned(),
-                })
-            })?;
+            let BodyBytes(bytes) = body.await?;
             parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// A body's bytes, at most [`MAX_JSON_BODY`]. Over that it is a 413 in the API's envelope, where
+/// actix's own `web::Bytes` answers in plain text.
+#[derive(Debug)]
+pub struct BodyBytes(pub web::Bytes);
+
+impl FromRequest for BodyBytes {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(request, payload);
+        Box::pin(async move {
+            bytes.await.map(BodyBytes).map_err(|error| {
+                match error.as_response_error().status_code() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(MAX_JSON_BODY / 1024),
+                    _ => ApiError::BadRequest("the body could not be read".to_owned()),
+                }
+            })
         })
     }
 }
@@ -212,6 +223,7 @@ pub struct PayBody {
         (status = 201, description = "the pay link", body = PayLink),
         (status = 400, description = "invalid body (the message names the field), unknown or inactive course, wrong total, WeChat Pay", body = Failure),
         (status = 401, description = "missing, expired or forged token", body = Failure),
+        (status = 413, description = "the body is larger than 64 KiB", body = Failure),
         (status = 503, description = "the payment gateway is unavailable (the order is kept, cancelled)", body = Failure),
     )
 )]
@@ -629,6 +641,7 @@ fn refund_response(order: Order, refund: Refund, created: bool) -> HttpResponse 
         (status = 403, description = "not an admin", body = Failure),
         (status = 404, description = "no such order", body = Failure),
         (status = 409, description = "not paid, nothing left, a refund pending, or Alipay refused", body = Failure),
+        (status = 413, description = "the body is larger than 64 KiB", body = Failure),
     )
 )]
 #[tracing::instrument(name = "refund", skip_all, fields(user_id = %auth.0.sub))]
@@ -637,7 +650,7 @@ pub async fn create_refund(
     auth: Authenticated,
     request_id: CurrentRequestId,
     number: web::Path<String>,
-    body: web::Bytes,
+    BodyBytes(body): BodyBytes,
 ) -> Result<HttpResponse, ApiError> {
     let number = order_number(&number)?;
     // An empty body means "refund the rest"; a body that does not parse is a 400, never that.

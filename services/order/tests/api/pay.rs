@@ -330,6 +330,25 @@ async fn bad_bodies_are_explained_in_the_api_words() {
 }
 
 #[tokio::test]
+async fn a_body_over_the_limit_is_refused_as_too_large_and_opens_nothing() {
+    let app = spawn_app().await;
+    let token = app.token("u1", false);
+    // Valid JSON, padded past the 64 KiB limit with whitespace.
+    let body = format!(
+        r#"{{"total_amount":"99.90","pay_type":1,"course_list":[1]{}}}"#,
+        " ".repeat(65 * 1024)
+    );
+    let (status, envelope) = pay_raw(&app, &token, &body).await;
+    assert_eq!(status, 413, "{envelope}");
+    assert_eq!(envelope["code"], 0);
+    assert_eq!(
+        envelope["msg"],
+        "the body is larger than the 64 KiB allowed"
+    );
+    assert_eq!(app.order_count().await, 0);
+}
+
+#[tokio::test]
 async fn a_course_of_any_name_can_be_bought_and_the_subject_comes_from_the_catalog() {
     let app = spawn_app().await;
     let token = app.token("u1", false);

@@ -126,11 +126,28 @@ async fn unpaid_orders_and_bad_bodies_are_refused() {
     let zero = refund(&app, &paid, Some(json!({"amount": "0.00"}))).await;
     let unknown_field = refund(&app, &paid, Some(json!({"amount": "1.00", "sum": 1}))).await;
     let missing = refund(&app, "NOSUCH", None).await;
+    // Past the 64 KiB limit: a 413 in the API's envelope, not actix's plain-text one.
+    let oversize = app
+        .client
+        .post(app.url(&format!("/api/v1/orders/{paid}/refunds")))
+        .header("authorization", format!("jwt {}", app.token("admin", true)))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"amount":"1.00"{}}}"#, " ".repeat(65 * 1024)))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(not_paid.status().as_u16(), 409);
     assert_eq!(zero.status().as_u16(), 400);
     assert_eq!(unknown_field.status().as_u16(), 400);
     assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(oversize.status().as_u16(), 413);
+    let envelope: Value = oversize.json().await.unwrap();
+    assert_eq!(envelope["code"], 0);
+    assert_eq!(
+        envelope["msg"],
+        "the body is larger than the 64 KiB allowed"
+    );
     assert_eq!(app.order_row(&paid).await.status, OrderStatus::Paid);
 }
 
