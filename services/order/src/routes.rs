@@ -179,6 +179,12 @@ fn json_error_message(
                 .map_or(message, |(message, _)| message);
             match path {
                 Some(path) if path != "." => format!("{path}: {message}"),
+                // An array, a string or a number where the body's object belongs: serde says
+                // "invalid length 0, expected struct PayBody with 4 elements", which names our
+                // type and not the mistake.
+                _ if message.contains("expected struct") => {
+                    "the body must be a JSON object".to_owned()
+                }
                 _ => message.to_owned(),
             }
         }

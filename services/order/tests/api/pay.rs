@@ -298,6 +298,8 @@ async fn bad_bodies_are_explained_in_the_api_words() {
             "not valid JSON",
         ),
         ("{not json", "not valid JSON"),
+        ("[]", "the body must be a JSON object"),
+        (r#""99.90""#, "the body must be a JSON object"),
         (
             r#"{"total_amount":null,"pay_type":1,"course_list":[1]}"#,
             "total_amount",
