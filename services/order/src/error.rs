@@ -21,9 +21,10 @@ pub enum ApiError {
     Forbidden,
     #[error("{0}")]
     BadRequest(String),
-    /// A body over the limit (in KiB): 413, so a client can tell it from a malformed one.
-    #[error("the body is larger than the {0} KiB allowed")]
-    BodyTooLarge(usize),
+    /// A body over [`crate::routes::MAX_JSON_BODY`]: 413, so a client can tell it from a
+    /// malformed one.
+    #[error("the body is larger than the {} KiB allowed", crate::routes::MAX_JSON_BODY / 1024)]
+    BodyTooLarge,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("no such route: {0}")]
@@ -92,7 +93,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) | ApiError::NoSuchRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::GatewayRefused(_) => StatusCode::CONFLICT,
             ApiError::GatewayUnavailable(_) | ApiError::DatabaseUnavailable(_) => {
@@ -115,7 +116,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_)
             | ApiError::Forbidden
             | ApiError::BadRequest(_)
-            | ApiError::BodyTooLarge(_)
+            | ApiError::BodyTooLarge
             | ApiError::NotFound(_)
             | ApiError::NoSuchRoute(_)
             | ApiError::Conflict(_)

@@ -71,7 +71,7 @@ pub fn json_config() -> web::JsonConfig {
                 }
                 actix_web::error::JsonPayloadError::Overflow { .. }
                 | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                    return ApiError::BodyTooLarge(MAX_JSON_BODY / 1024).into();
+                    return ApiError::BodyTooLarge.into();
                 }
                 other => format!("the body could not be read: {other}"),
             };
@@ -130,7 +130,7 @@ impl FromRequest for BodyBytes {
         Box::pin(async move {
             bytes.await.map(BodyBytes).map_err(|error| {
                 match error.as_response_error().status_code() {
-                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(MAX_JSON_BODY / 1024),
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
                     _ => ApiError::BadRequest("the body could not be read".to_owned()),
                 }
             })
