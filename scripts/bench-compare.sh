@@ -288,13 +288,13 @@ flush_fixtures() {
   sync
 }
 
-# opened_together BEFORE AFTER: the mean size of the order service's insert batches between two
-# metrics snapshots (order_open_batch_size, summed over replicas).
-opened_together() {
-  awk 'FNR == 1 { file++ }
-       /^order_open_batch_size_sum/ { sum[file] += $2 }
-       /^order_open_batch_size_count/ { count[file] += $2 }
-       END { n = count[2] - count[1]; printf "%.1f (%d statements)", n ? (sum[2] - sum[1]) / n : 0, n }' "$1" "$2"
+# mean_batch HISTOGRAM WHAT BEFORE AFTER: the mean of one of the order service's batch-size
+# histograms between two metrics snapshots (summed over replicas), and how many batches (WHAT).
+mean_batch() {
+  awk -v name="$1" -v what="$2" 'FNR == 1 { file++ }
+       $1 == name "_sum" { sum[file] += $2 }
+       $1 == name "_count" { count[file] += $2 }
+       END { n = count[2] - count[1]; printf "%.1f (%d %s)", n ? (sum[2] - sum[1]) / n : 0, n, what }' "$3" "$4"
 }
 
 paid_by_events() {
@@ -343,6 +343,7 @@ notify_run() {
     mv "$work/results.tmp" "$results"
     cpu_record
     echo "    event -> paid: $quantiles; paid by events $paid of $accepted accepted"
+    echo "    deliveries applied per transaction: $(mean_batch order_consumer_batch_size batches "$work/metrics-before.txt" "$work/metrics-after.txt")"
   fi
 }
 
@@ -378,7 +379,7 @@ measure_pay() {
     wrk_run "$who" pay "$i" pay.lua "$pay_url"
     if [ "$who" = ours ]; then
       order_metrics >"$work/metrics-after.txt"
-      echo "    orders opened per statement: $(opened_together "$work/metrics-before.txt" "$work/metrics-after.txt")"
+      echo "    orders opened per statement: $(mean_batch order_open_batch_size statements "$work/metrics-before.txt" "$work/metrics-after.txt")"
     fi
   done
   if [ "$who" = ours ]; then openssl_speed "pay$((pay_runs + 1))" "$openssl_run_seconds"; fi
