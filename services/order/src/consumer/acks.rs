@@ -3,8 +3,9 @@
 //! Every ack is a frame, a `send` on the consumer's socket and, on a quorum queue, a settle
 //! command in the queue's Raft log; at thousands of payments a second that was a fifth of the
 //! order service's CPU and much of RabbitMQ's. But `multiple` acks *every* unacked delivery up to
-//! a tag, and two batches are worked on at once (and some deliveries are handled alone), so a
-//! multiple ack may only reach as far as every earlier delivery is settled:
+//! a tag, and a batch may be in hand while later deliveries settle (some are handled alone, and
+//! `BATCH_WORKERS` may let batches overlap), so a multiple ack may only reach as far as every
+//! earlier delivery is settled:
 //!
 //! - each delivery's tag is registered when its batch is taken, in delivery order;
 //! - a delivery settled on its own (acked, nacked, dead-lettered) is marked settled after its

@@ -377,7 +377,7 @@ async fn a_burst_of_events_is_applied_in_batches_with_the_same_outcomes_as_one_b
         numbers.push(number);
     }
     let (mismatched, _) = app.order("u-mismatch", &[1], "99.90").await;
-    // Hold the blocker's row so both batch workers wait on it while the burst piles up in the
+    // Hold the blocker's row so the batch worker waits on it while the burst piles up in the
     // consumer's prefetch window; the burst is then taken as batches.
     let mut holder = app.conn().await;
     diesel::sql_query("BEGIN")
