@@ -47,6 +47,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod storefront;
+pub mod subjects;
 pub mod sync;
 
 pub use error::ApiError;

@@ -25,6 +25,9 @@ pub struct Metrics {
     batch_size: Histogram,
     /// Orders opened by one statement: how much a burst of pay links is amortised.
     open_batch_size: Histogram,
+    /// Pay links by when they were signed: `ahead` (while the order was opened), `again` (the
+    /// subject signed ahead was not the order's), `after` (its subject could not be told).
+    pay_links_signed: IntCounterVec,
     /// Events dead-lettered, by `reason`.
     dead_lettered: IntCounterVec,
     /// Failed gateway calls, by `rpc` and gRPC `code`.
@@ -95,6 +98,13 @@ impl Metrics {
             )
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
         )?;
+        let pay_links_signed = IntCounterVec::new(
+            Opts::new(
+                "order_pay_links_signed_total",
+                "Pay links of new orders, by when they were signed: ahead, again or after",
+            ),
+            &["when"],
+        )?;
         let dead_lettered = IntCounterVec::new(
             Opts::new(
                 "order_events_dead_lettered_total",
@@ -150,6 +160,7 @@ impl Metrics {
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
         registry.register(Box::new(open_batch_size.clone()))?;
+        registry.register(Box::new(pay_links_signed.clone()))?;
         registry.register(Box::new(dead_lettered.clone()))?;
         registry.register(Box::new(gateway_errors.clone()))?;
         registry.register(Box::new(orders_expired.clone()))?;
@@ -188,6 +199,7 @@ impl Metrics {
             events,
             batch_size,
             open_batch_size,
+            pay_links_signed,
             dead_lettered,
             gateway_errors,
             orders_expired,
@@ -224,6 +236,10 @@ impl Metrics {
 
     pub fn batch_applied(&self, events: usize) {
         self.batch_size.observe(events as f64);
+    }
+
+    pub fn pay_link_signed(&self, when: &str) {
+        self.pay_links_signed.with_label_values(&[when]).inc();
     }
 
     pub fn orders_opened_together(&self, orders: usize) {

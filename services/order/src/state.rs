@@ -9,6 +9,7 @@ use crate::db::PgPool;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::opener::Opener;
+use crate::subjects::Subjects;
 
 /// Shared state; one per application, behind an `Arc`.
 pub struct AppState {
@@ -16,6 +17,8 @@ pub struct AppState {
     /// Inserts new orders, in batches under load.
     pub opener: Opener,
     pub gateway: Gateway,
+    /// The subjects new orders will be given, so that their links can be signed meanwhile.
+    pub subjects: Subjects,
     pub verifier: JwtVerifier,
     pub metrics: Metrics,
     pub order_ttl: chrono::Duration,
@@ -61,6 +64,7 @@ impl AppState {
             opener: Opener::start(pool.clone(), settings.order_writers, metrics.clone()),
             pool,
             gateway,
+            subjects: Subjects::default(),
             verifier: settings.jwt.verifier()?,
             metrics,
             order_ttl: to_chrono(settings.order_ttl),

@@ -1,6 +1,7 @@
 //! `POST /order/pay/`: the original frontend's contract, and every way it can be refused.
 
 use chrono::Utc;
+use diesel_async::RunQueryDsl as _;
 use order::domain::OrderStatus;
 use serde_json::{Value, json};
 
@@ -452,4 +453,51 @@ async fn an_expired_order_gets_no_new_link() {
         .await;
 
     assert_eq!(response.status().as_u16(), 409);
+}
+
+#[tokio::test]
+async fn a_link_signed_ahead_is_handed_out_only_with_the_subject_the_order_was_given() {
+    let app = spawn_app().await;
+    let token = app.token("u1", false);
+    let course = app.add_course("Payments in Rust", "10.00", true).await;
+    let signed = |when: &str| format!("order_pay_links_signed_total{{when=\"{when}\"}} 1");
+
+    // The first order of a course teaches its name; the second is signed while it is opened.
+    let (first, _) = app.order("u1", &[course], "10.00").await;
+    let (second, second_link) = app.order("u1", &[course], "10.00").await;
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(&signed("after")), "{metrics}");
+    assert!(metrics.contains(&signed("ahead")), "{metrics}");
+    app.open_cashier(&second_link).await;
+    assert_eq!(
+        app.sandbox_trade(&second).await["subject"],
+        "Payments in Rust"
+    );
+    assert_eq!(app.order_row(&first).await.subject, "Payments in Rust");
+
+    // Renamed in the catalog: the link signed ahead under the old name is not the one handed out.
+    let mut conn = app.conn().await;
+    diesel::sql_query("UPDATE courses SET name = 'Payments in Rust, 2nd ed.' WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(course)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (third, third_link) = app.order("u1", &[course], "10.00").await;
+    assert!(app.metrics().await.contains(&signed("again")));
+    app.open_cashier(&third_link).await;
+    assert_eq!(
+        app.sandbox_trade(&third).await["subject"],
+        "Payments in Rust, 2nd ed."
+    );
+    assert_eq!(
+        app.order_row(&third).await.subject,
+        "Payments in Rust, 2nd ed."
+    );
+
+    // A refused order gets no link, even one signed ahead, and nothing is stored.
+    let before = app.order_count().await;
+    let response = app.pay(&token, body(json!("9.00"), json!([course]))).await;
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(app.order_count().await, before);
+    assert!(app.metrics().await.contains(&signed("ahead")));
 }
