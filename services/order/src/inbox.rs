@@ -90,7 +90,7 @@ pub async fn nudge(
 
 /// [`nudge`] for many orders in one statement.
 pub async fn nudge_many(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     out_trade_nos: &[&str],
     now: DateTime<Utc>,
 ) -> Result<(), RepoError> {
@@ -99,7 +99,7 @@ pub async fn nudge_many(
     }
     diesel::update(early_events::table.filter(early_events::out_trade_no.eq_any(out_trade_nos)))
         .set(early_events::next_attempt_at.eq(now))
-        .execute(conn)
+        .execute(&mut conn)
         .await?;
     Ok(())
 }

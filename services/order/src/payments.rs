@@ -324,12 +324,14 @@ pub async fn apply_payments_in(
         order.status = OrderStatus::Paid;
         *outcome = Some(Ok(moved));
     }
-    let changed: HashSet<i64> = repository::set_paid_many(conn, &transitions, now)
-        .await?
-        .into_iter()
-        .collect();
-    // Events that came before these payments (a refund, say) may apply now: due at once.
-    crate::inbox::nudge_many(conn, &paid_numbers, now).await?;
+    // Events that came before these payments (a refund, say) may apply now: due at once. The
+    // two statements do not depend on each other's answers, so they go to the database together
+    // (pipelined on the one connection), one round trip for both.
+    let (changed, ()) = futures_util::try_join!(
+        repository::set_paid_many(conn, &transitions, now),
+        crate::inbox::nudge_many(conn, &paid_numbers, now),
+    )?;
+    let changed: HashSet<i64> = changed.into_iter().collect();
 
     Ok(facts
         .iter()

@@ -456,7 +456,7 @@ pub struct PaidTransition<'a> {
 /// [`set_paid`] for many orders in one statement (call with the orders locked): the ids whose
 /// compare-and-set took effect. Diesel's DSL has no `UPDATE … FROM unnest(…)`, hence the SQL.
 pub async fn set_paid_many(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     transitions: &[PaidTransition<'_>],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, RepoError> {
@@ -472,7 +472,7 @@ pub async fn set_paid_many(
         pay_times: transitions.iter().map(|t| t.pay_time).collect(),
         needs_refund: transitions.iter().map(|t| t.needs_refund).collect(),
     };
-    Ok(statement.load(conn).await?)
+    Ok(statement.load(&mut conn).await?)
 }
 
 /// [`set_paid_many`]'s statement: the transitions as parallel arrays.

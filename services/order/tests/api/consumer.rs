@@ -607,7 +607,7 @@ async fn the_batch_statements_are_prepared_once_per_connection_whatever_the_batc
         let again = repository::insert_events(&mut conn, &events).await.unwrap();
         assert!(again.is_empty(), "a stored event is a duplicate");
         let transitions: Vec<_> = batch.iter().map(paid).collect();
-        let mut moved = repository::set_paid_many(&mut conn, &transitions, now)
+        let mut moved = repository::set_paid_many(&conn, &transitions, now)
             .await
             .unwrap();
         // RETURNING follows the join's order, not the arrays': compare as sets.
