@@ -88,7 +88,8 @@ pub async fn nudge(
     Ok(())
 }
 
-/// [`nudge`] for many orders in one statement.
+/// [`nudge`] for many orders in one statement. It borrows the connection shared, so that it can
+/// be pipelined with another statement.
 pub async fn nudge_many(
     mut conn: &AsyncPgConnection,
     out_trade_nos: &[&str],

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// Alipay's limit on `subject`, in characters (the migrations cut to the same).
+/// Where `open_orders` cuts a subject, in characters: Alipay's limit.
 const MAX_SUBJECT_CHARS: usize = 256;
 
 /// Names kept at most: a catalog's worth. Past it, orders for courses not yet seen are simply

@@ -455,6 +455,7 @@ pub struct PaidTransition<'a> {
 
 /// [`set_paid`] for many orders in one statement (call with the orders locked): the ids whose
 /// compare-and-set took effect. Diesel's DSL has no `UPDATE … FROM unnest(…)`, hence the SQL.
+/// It borrows the connection shared, so that it can be pipelined with another statement.
 pub async fn set_paid_many(
     mut conn: &AsyncPgConnection,
     transitions: &[PaidTransition<'_>],
