@@ -344,6 +344,7 @@ notify_run() {
     cpu_record
     echo "    event -> paid: $quantiles; paid by events $paid of $accepted accepted"
     echo "    deliveries applied per transaction: $(mean_batch order_consumer_batch_size batches "$work/metrics-before.txt" "$work/metrics-after.txt")"
+    echo "    time per transaction: $(python3 "$bench/histogram.py" "$work/metrics-before.txt" "$work/metrics-after.txt" order_consumer_batch_seconds | sed 's/^count=/batches=/; s/ within_.*//')"
   fi
 }
 

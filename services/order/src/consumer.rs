@@ -292,9 +292,10 @@ async fn handle_batch(context: Context<'_>, deliveries: Vec<Delivery>) {
             .await;
             return;
         }
+        let started = std::time::Instant::now();
         match apply_together(state, &events).await {
             Ok(results) => {
-                state.metrics.batch_applied(events.len());
+                state.metrics.batch_applied(events.len(), started.elapsed());
                 let mut committed = Vec::with_capacity(events.len());
                 for ((delivery, event), applied) in events.into_iter().zip(results) {
                     let span = event_span(&delivery);

@@ -23,6 +23,9 @@ pub struct Metrics {
     events: IntCounterVec,
     /// Payment events applied per transaction: how much a burst is amortised.
     batch_size: Histogram,
+    /// How long a batch's transaction took, from taking a connection to the commit: what a
+    /// delivery waits behind while the one batch ahead of it is at the database.
+    batch_seconds: Histogram,
     /// Orders opened by one statement: how much a burst of pay links is amortised.
     open_batch_size: Histogram,
     /// Pay links by when they were signed: `ahead` (while the order was opened), `again` (the
@@ -90,6 +93,15 @@ impl Metrics {
                 "Payment events applied in one transaction by the consumer",
             )
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        )?;
+        let batch_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "order_consumer_batch_seconds",
+                "Time the consumer spent applying one batch, from taking a connection to the commit",
+            )
+            .buckets(vec![
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
         )?;
         let open_batch_size = Histogram::with_opts(
             HistogramOpts::new(
@@ -159,6 +171,7 @@ impl Metrics {
         registry.register(Box::new(event_to_paid.clone()))?;
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
+        registry.register(Box::new(batch_seconds.clone()))?;
         registry.register(Box::new(open_batch_size.clone()))?;
         registry.register(Box::new(pay_links_signed.clone()))?;
         registry.register(Box::new(dead_lettered.clone()))?;
@@ -198,6 +211,7 @@ impl Metrics {
             event_to_paid,
             events,
             batch_size,
+            batch_seconds,
             open_batch_size,
             pay_links_signed,
             dead_lettered,
@@ -234,8 +248,9 @@ impl Metrics {
         self.events.with_label_values(&[kind, outcome]).inc();
     }
 
-    pub fn batch_applied(&self, events: usize) {
+    pub fn batch_applied(&self, events: usize, took: Duration) {
         self.batch_size.observe(events as f64);
+        self.batch_seconds.observe(took.as_secs_f64());
     }
 
     pub fn pay_link_signed(&self, when: &str) {

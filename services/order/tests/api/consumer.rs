@@ -442,6 +442,12 @@ async fn a_burst_of_events_is_applied_in_batches_with_the_same_outcomes_as_one_b
         batches >= 1.0 && batched > batches,
         "some events were applied together: {batched} events in {batches} batches"
     );
+    // Each batch's transaction is timed, once per batch.
+    assert_eq!(
+        sample(&metrics, "order_consumer_batch_seconds_count"),
+        batches
+    );
+    assert!(sample(&metrics, "order_consumer_batch_seconds_sum") > 0.0);
     for number in &numbers {
         assert_eq!(app.event_count(number).await, 1, "{number}");
     }
