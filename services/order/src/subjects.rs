@@ -39,14 +39,22 @@ impl Subjects {
         let Some(&first) = course_ids.first() else {
             return;
         };
-        let Ok(mut names) = self.names.write() else {
-            return;
-        };
         let name = (subject.chars().count() < MAX_SUBJECT_CHARS)
             .then(|| subject.strip_suffix(suffix(course_ids.len()).as_str()))
             .flatten();
+        // Every new order comes here, and almost always with the name already known: that case
+        // only reads, so concurrent orders do not queue for the write lock.
+        let known = |names: &HashMap<i64, Arc<str>>| {
+            name.is_some_and(|name| names.get(&first).is_some_and(|known| **known == *name))
+        };
+        if self.names.read().is_ok_and(|names| known(&names)) {
+            return;
+        }
+        let Ok(mut names) = self.names.write() else {
+            return;
+        };
         match name {
-            Some(name) if names.get(&first).is_some_and(|known| **known == *name) => {}
+            _ if known(&names) => {}
             Some(name) if names.len() < MAX_NAMES || names.contains_key(&first) => {
                 names.insert(first, Arc::from(name));
             }
